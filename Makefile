@@ -1,0 +1,34 @@
+# The README's two commands: `make run` (the bot) and `make test` (the whole suite).
+# Both build .venv from the pinned requirements.lock on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck pytest bench lock clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e . --config-settings editable_mode=compat
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/mona
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_foundation.py
+
+# Re-pin after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/mona-lock-venv && $(PYTHON) -m venv /tmp/mona-lock-venv
+	/tmp/mona-lock-venv/bin/python -m pip -q install -e '.[dev]'
+	/tmp/mona-lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,65 @@
+"""``mona``: run the bot (console, Slack Socket Mode or Slack HTTP, from the environment),
+``mona exec "/artist add …"`` for scripts, ``mona db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from core.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mona", description="The MONA x SPARK ops bot.")
+    sub = parser.add_subparsers(dest="cmd")
+    sub.add_parser("run", help="run the bot (the default): Slack if its tokens are set, else the console")
+    ex = sub.add_parser("exec", help="run one command as the console user and print the reply")
+    ex.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "/artist add Alex --genre pop"')
+    db = sub.add_parser("db", help="database tasks")
+    db.add_argument("action", choices=["upgrade", "current"])
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        print(f"mona: {e}", file=sys.stderr)
+        return 2
+    from bot.app import bootstrap, configure_logging
+
+    # The console shows replies on the terminal: only problems go to its log unless asked.
+    quiet = args.cmd in ("exec", "db") or settings.slack_mode is None
+    configure_logging("WARNING" if quiet and "MONA_LOG_LEVEL" not in os.environ else settings.log_level)
+
+    if args.cmd == "db":
+        from core.db import Database
+
+        database = Database(settings.database_url)
+        if args.action == "upgrade":
+            database.upgrade()
+        print(database.current_revision())
+        return 0
+    mona = bootstrap(settings)
+    from bot.console import ConsoleBot, render, repl
+
+    if args.cmd == "exec":
+        reply = ConsoleBot(mona.dispatcher).run(" ".join(args.command))
+        print(render(reply))
+        return 1 if reply.error else 0
+    mode = settings.slack_mode
+    if mode is None:
+        where = "SQLite file " + settings.database_url.removeprefix("sqlite:///") if settings.embedded_database else "PostgreSQL"
+        print(f"No Slack tokens set: starting the console on {where}.", file=sys.stderr)
+        repl(ConsoleBot(mona.dispatcher))
+        return 0
+    from bot import slack
+
+    if mode == "socket":
+        slack.run_socket_mode(mona)
+    else:
+        slack.serve_http(mona)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

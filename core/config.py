@@ -1,0 +1,82 @@
+"""Settings read once from the environment.
+
+Every knob mona has is here, so the README's configuration table can be checked against this file.
+Secrets (tokens, signing secrets, database passwords) are kept in fields with ``repr=False`` so
+that logging a ``Settings`` never prints them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LANGUAGES = ("en", "fr")
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "mona"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None = None
+    lang: str = "en"
+    timezone: str = "Europe/Paris"
+    admins: frozenset[str] = frozenset()
+    stuck_days: int = 30
+    page_size: int = 10
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_api_url: str | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    log_level: str = "INFO"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def slack_mode(self) -> str | None:
+        """``"socket"``, ``"http"`` or ``None`` (no Slack), from which tokens are set."""
+        if self.slack_bot_token and self.slack_app_token:
+            return "socket"
+        if self.slack_bot_token and self.slack_signing_secret:
+            return "http"
+        return None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        database_url = env.get("DATABASE_URL") or ""
+        if not database_url:
+            data_dir = Path(env.get("MONA_DATA_DIR") or _default_data_dir())
+            data_dir.mkdir(parents=True, exist_ok=True)
+            database_url = f"sqlite:///{data_dir / 'mona.sqlite3'}"
+        elif database_url.startswith(("postgres://", "postgresql://")):
+            # psycopg 3 is the driver; accept the URLs people copy from hosting dashboards.
+            database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        lang = (env.get("MONA_LANG") or "en").lower()
+        if lang not in LANGUAGES:
+            raise ValueError(f"MONA_LANG must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+        admins = frozenset(a.strip() for a in (env.get("MONA_ADMINS") or "").split(",") if a.strip())
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            lang=lang,
+            timezone=env.get("MONA_TZ") or "Europe/Paris",
+            admins=admins,
+            stuck_days=int(env.get("MONA_STUCK_DAYS") or 30),
+            page_size=int(env.get("MONA_PAGE_SIZE") or 10),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_api_url=env.get("SLACK_API_URL") or None,
+            http_host=env.get("MONA_HTTP_HOST") or "0.0.0.0",
+            http_port=int(env.get("PORT") or env.get("MONA_HTTP_PORT") or 3000),
+            log_level=(env.get("MONA_LOG_LEVEL") or "INFO").upper(),
+        )

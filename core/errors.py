@@ -1,0 +1,57 @@
+"""Errors whose text is safe to show to the person who typed the command.
+
+Anything that is not a ``UserError`` is a bug: the dispatcher logs it with its traceback and answers
+"something went wrong (ref …)". A ``UserError`` carries an already translated message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class UserError(Exception):
+    """A problem with what the user asked; ``message`` is shown to them as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(UserError):
+    pass
+
+
+class InvalidInput(UserError):
+    pass
+
+
+class PermissionDenied(UserError):
+    pass
+
+
+class ConcurrentChange(UserError):
+    """Someone else changed the record after this user looked at it; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    label: str
+
+
+class Ambiguous(UserError):
+    """A name matched several records: the reply offers them as choices instead of guessing."""
+
+    def __init__(self, message: str, candidates: Sequence[Candidate], ref: str) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
+        self.ref = ref
+
+
+class FieldError(UserError):
+    """Bad input in one field of a form (modal); adapters show it beside that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

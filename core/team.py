@@ -1,0 +1,173 @@
+"""Team members, their chat identities, roles, the permission table and the audit log.
+
+A member is created on first contact from a platform identity and starts as a viewer. Admins are
+the identities named in ``MONA_ADMINS``; nobody becomes admin by being first to talk. The console's
+local user is an admin: whoever runs the process owns the data file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, UnitOfWork, utcnow
+from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.i18n import _
+from core.text import fold
+
+CONSOLE = "console"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    MEMBER = "member"
+    MODERATOR = "moderator"
+    VIEWER = "viewer"
+
+
+class Permission(enum.StrEnum):
+    """What a command needs. Each command declares one; ``GRANTS`` says which roles have it."""
+
+    READ = "read"
+    EDIT_ARTISTS = "edit_artists"
+    MANAGE_ROLES = "manage_roles"
+
+
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.READ: frozenset(Role),
+    Permission.EDIT_ARTISTS: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER}),
+    Permission.MANAGE_ROLES: frozenset({Role.ADMIN, Role.MANAGER}),
+}
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    identities: Mapped[list[Identity]] = relationship(back_populates="member", lazy="selectin")
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_identities_platform_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    member: Mapped[Member] = relationship(back_populates="identities")
+
+
+class AuditEntry(Base):
+    """Sensitive actions (role changes, archiving, erasure): who did what to what, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+
+
+def is_configured_admin(admins: Iterable[str], platform: str, external_id: str) -> bool:
+    """``MONA_ADMINS`` holds ``platform:id`` or bare ids (which then match on any platform)."""
+    admins = set(admins)
+    return f"{platform}:{external_id}" in admins or external_id in admins
+
+
+def identify(uow: UnitOfWork, *, platform: str, external_id: str, name: str, admins: Iterable[str]) -> Member:
+    """The member behind a platform identity, created on first contact."""
+    session = uow.session
+    identity = session.scalars(
+        select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+    ).one_or_none()
+    wants_admin = platform == CONSOLE or is_configured_admin(admins, platform, external_id)
+    if identity is None:
+        member = Member(display_name=name or external_id, name_key=fold(name or external_id),
+                        role=(Role.ADMIN if wants_admin else Role.VIEWER).value)
+        session.add(member)
+        session.add(Identity(platform=platform, external_id=external_id, member=member))
+        session.flush()
+        return member
+    member = identity.member
+    if name and member.display_name != name and member.display_name == external_id:
+        # Created from a mention before we knew their name: learn it on first contact.
+        member.display_name, member.name_key = name, fold(name)
+    if wants_admin and member.role != Role.ADMIN:
+        member.role = Role.ADMIN.value
+    return member
+
+
+def member_for_mention(uow: UnitOfWork, *, platform: str, external_id: str | None, name: str | None) -> Member:
+    """Resolve ``<@U123>`` (a platform id) or ``@alice`` (a display name) to a member.
+
+    A platform id never seen before becomes a viewer member, as on first contact.
+    """
+    session = uow.session
+    if external_id:
+        identity = session.scalars(
+            select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+        ).one_or_none()
+        if identity:
+            return identity.member
+        member = Member(display_name=name or external_id, name_key=fold(name or external_id), role=Role.VIEWER.value)
+        session.add(member)
+        session.add(Identity(platform=platform, external_id=external_id, member=member))
+        session.flush()
+        return member
+    key = fold(name or "")
+    found = session.scalars(select(Member).where(Member.name_key == key)).all()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFound(_("No team member is called @{name}.", name=name))
+    raise InvalidInput(_("Several team members are called @{name}; mention them instead.", name=name))
+
+
+def check(member: Member, permission: Permission, *, admins_configured: bool) -> None:
+    if Role(member.role) in GRANTS[permission]:
+        return
+    allowed = ", ".join(sorted(r.value for r in GRANTS[permission]))
+    message = _("You need one of these roles for that: {roles}. Your role is {role}.", roles=allowed, role=member.role)
+    if not admins_configured:
+        message += " " + _("No admin is configured yet: set MONA_ADMINS to the platform user ids of the admins (for example MONA_ADMINS=slack:U012ABCDEF) and restart mona.")
+    else:
+        message += " " + _("Ask an admin or a manager to give you a role.")
+    raise PermissionDenied(message)
+
+
+def set_role(uow: UnitOfWork, actor: Member, target: Member, role: str) -> Role:
+    try:
+        new = Role(role.lower())
+    except ValueError:
+        raise InvalidInput(
+            _("Unknown role {role}. Roles: {roles}.", role=role, roles=", ".join(r.value for r in Role))
+        ) from None
+    if target.id == actor.id:
+        raise InvalidInput(_("You cannot change your own role; ask another admin."))
+    if actor.role != Role.ADMIN and (new in (Role.ADMIN, Role.MANAGER) or target.role in (Role.ADMIN, Role.MANAGER)):
+        raise PermissionDenied(_("Only an admin can give or take the admin and manager roles."))
+    old = target.role
+    target.role = new.value
+    audit(uow, actor, "member.role", target.display_name, f"{old} -> {new.value}")
+    return new
+
+
+def audit(uow: UnitOfWork, actor: Member | None, action: str, target: str, detail: str = "") -> None:
+    uow.session.add(AuditEntry(actor_id=actor.id if actor else None, action=action, target=target[:200], detail=detail[:1000]))

@@ -1,0 +1,6 @@
+"""Platform-neutral commands and interactive actions.
+
+Importing this package registers every command in ``handlers.registry.registry``.
+"""
+
+from handlers import artists, mona, pipeline  # noqa: F401  (registration side effects)

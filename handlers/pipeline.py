@@ -1,0 +1,45 @@
+"""/pipeline: the figures of one or both pipelines."""
+
+from __future__ import annotations
+
+from core.i18n import _, number, percent
+from core.pipeline_stats import PipelineFigures, pipeline_figures
+from core.pipelines import Pipeline, parse_pipeline
+from core.team import Permission
+from handlers.parser import Args
+from handlers.registry import RERUN, Context, registry
+from handlers.render import days, totals
+from handlers.reply import Button, Reply, Section
+
+
+@registry.command("pipeline", permission=Permission.READ, args=(0, 1), usage="[mona|spark]")
+def pipeline(ctx: Context, args: Args) -> Reply:
+    """Count and open deal value per stage, conversion to the next stage, median days in stage,
+    and the artists stuck longer than MONA_STUCK_DAYS."""
+    chosen = [parse_pipeline(args.positionals[0])] if args.positionals else list(Pipeline)
+    sections: list[Section] = []
+    for p in chosen:
+        sections += _sections(pipeline_figures(ctx.uow, p, stuck_days=ctx.settings.stuck_days))
+    buttons = tuple(Button(p.label, RERUN, f"/pipeline {p.value}") for p in Pipeline if [p] != chosen)
+    return Reply(title=_("Pipeline"), sections=tuple(sections), actions=buttons,
+                 replace_original=ctx.invocation.kind == "action")
+
+
+def _sections(fig: PipelineFigures) -> list[Section]:
+    lines = []
+    for s in fig.stages:
+        parts = [f"{s.stage}: {s.count}", totals(s.value)]
+        if s.conversion is not None:
+            parts.append(_("{rate} to next", rate=percent(s.conversion)))
+        if s.median_days is not None:
+            parts.append(_("median {days}", days=days(round(s.median_days))))
+        lines.append(" · ".join(parts))
+    out = [Section(title=_("{pipeline}: {n} artists", pipeline=fig.pipeline.label, n=number(fig.total)), text="\n".join(lines))]
+    if fig.stuck_total:
+        stuck = "\n".join(f"{a.name} (#{a.id}) · {a.stage} · {days(a.days)}" for a in fig.stuck)
+        more = fig.stuck_total - len(fig.stuck)
+        if more > 0:
+            stuck += "\n" + _("and {n} more", n=number(more))
+        out.append(Section(title=_("Stuck for more than {days} ({n})", days=days(fig.stuck_days), n=number(fig.stuck_total)),
+                           text=stuck))
+    return out
