@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from core.team import CONSOLE_USER
 from handlers.registry import Dispatcher
 from handlers.reply import Button, ChoiceInput, Invocation, Modal, Reply, Select
 
@@ -60,7 +61,7 @@ def render(reply: Reply) -> str:
 class ConsoleBot:
     """Drives the dispatcher as the console's local user (an admin) or any identity given."""
 
-    def __init__(self, dispatcher: Dispatcher, *, user_id: str = "local", user_name: str | None = None,
+    def __init__(self, dispatcher: Dispatcher, *, user_id: str = CONSOLE_USER, user_name: str | None = None,
                  platform: str = PLATFORM) -> None:
         self.dispatcher = dispatcher
         self.platform = platform

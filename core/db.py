@@ -101,7 +101,7 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed and detaches loaded objects intact.
         self.session.close()
 
     def commit(self) -> None:

@@ -20,6 +20,8 @@ from core.i18n import _
 from core.text import fold
 
 CONSOLE = "console"
+#: The console's own user: whoever runs the process owns the data file, so is admin.
+CONSOLE_USER = "local"
 
 
 class Role(enum.StrEnum):
@@ -97,7 +99,7 @@ def identify(uow: UnitOfWork, *, platform: str, external_id: str, name: str, adm
     identity = session.scalars(
         select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
     ).one_or_none()
-    wants_admin = platform == CONSOLE or is_configured_admin(admins, platform, external_id)
+    wants_admin = (platform, external_id) == (CONSOLE, CONSOLE_USER) or is_configured_admin(admins, platform, external_id)
     if identity is None:
         member = Member(display_name=name or external_id, name_key=fold(name or external_id),
                         role=(Role.ADMIN if wants_admin else Role.VIEWER).value)
@@ -153,14 +155,14 @@ def check(member: Member, permission: Permission, *, admins_configured: bool) ->
 
 
 def set_role(uow: UnitOfWork, actor: Member, target: Member, role: str) -> Role:
+    if target.id == actor.id:
+        raise InvalidInput(_("You cannot change your own role; ask another admin."))
     try:
         new = Role(role.lower())
     except ValueError:
         raise InvalidInput(
             _("Unknown role {role}. Roles: {roles}.", role=role, roles=", ".join(r.value for r in Role))
         ) from None
-    if target.id == actor.id:
-        raise InvalidInput(_("You cannot change your own role; ask another admin."))
     if actor.role != Role.ADMIN and (new in (Role.ADMIN, Role.MANAGER) or target.role in (Role.ADMIN, Role.MANAGER)):
         raise PermissionDenied(_("Only an admin can give or take the admin and manager roles."))
     old = target.role

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.i18n import _, number, percent
+from core.i18n import _, ngettext, number, percent
 from core.pipeline_stats import PipelineFigures, pipeline_figures
 from core.pipelines import Pipeline, parse_pipeline
 from core.team import Permission
@@ -34,7 +34,7 @@ def _sections(fig: PipelineFigures) -> list[Section]:
         if s.median_days is not None:
             parts.append(_("median {days}", days=days(round(s.median_days))))
         lines.append(" · ".join(parts))
-    out = [Section(title=_("{pipeline}: {n} artists", pipeline=fig.pipeline.label, n=number(fig.total)), text="\n".join(lines))]
+    out = [Section(title=ngettext("{pipeline}: {n} artist", "{pipeline}: {n} artists", fig.total, pipeline=fig.pipeline.label), text="\n".join(lines))]
     if fig.stuck_total:
         stuck = "\n".join(f"{a.name} (#{a.id}) · {a.stage} · {days(a.days)}" for a in fig.stuck)
         more = fig.stuck_total - len(fig.stuck)
