@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest bench lock clean
+.PHONY: run test lint typecheck pytest bench lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,8 @@ lock:
 
 clean:
 	rm -rf $(VENV)
+
+# Extract every message (`_()` calls and command help) into core/locale/mona.pot and merge it into
+# each language's .po, keeping translations; it lists what is left untranslated or fuzzy.
+messages: $(VENV)/.installed
+	$(BIN)/python scripts/extract_messages.py

@@ -16,12 +16,12 @@ from typing import Any
 
 from babel.numbers import list_currencies
 from rapidfuzz import fuzz, process
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, func, or_, select
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
 from core import outbox
-from core.db import Base, UnitOfWork, utcnow
+from core.db import Base, UnitOfWork, add_to_counter, utcnow
 from core.errors import Ambiguous, Candidate, ConcurrentChange, InvalidInput, NotFound
 from core.i18n import _
 from core.pipelines import STAGES, Pipeline, StageRef, find_stage, first_stage, parse_pipeline
@@ -40,8 +40,11 @@ _HANDLE = re.compile(r"^[\w.\-]{1,100}$")
 class Artist(Base):
     __tablename__ = "artists"
     __table_args__ = (
-        Index("ix_artists_pipeline_stage", "pipeline", "stage"),
-        Index("ix_artists_stage_entered_at", "stage_entered_at"),
+        # Partial indexes over live (not archived) artists serve /pipeline's aggregates and stuck list.
+        Index("ix_artists_live_stage", "pipeline", "stage", "stage_entered_at",
+              postgresql_where=text("archived_at IS NULL"), sqlite_where=text("archived_at IS NULL")),
+        Index("ix_artists_live_entered", "pipeline", "stage_entered_at",
+              postgresql_where=text("archived_at IS NULL"), sqlite_where=text("archived_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +95,18 @@ class StageStay(Base):
     reason: Mapped[str | None] = mapped_column(String(1000))
 
 
+class StageDuration(Base):
+    """How many finished stays in a stage lasted a given number of whole days: a small histogram,
+    kept up to date as artists move, so that medians need no scan of the whole history."""
+
+    __tablename__ = "stage_durations"
+
+    pipeline: Mapped[str] = mapped_column(String(10), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)
+    days: Mapped[int] = mapped_column(primary_key=True)
+    stays: Mapped[int] = mapped_column(default=0)
+
+
 class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (Index("ix_interactions_artist_at", "artist_id", "at"),)
@@ -107,7 +122,11 @@ class Interaction(Base):
 
 class Opportunity(Base):
     __tablename__ = "opportunities"
-    __table_args__ = (Index("ix_opportunities_artist_status", "artist_id", "status"),)
+    __table_args__ = (
+        Index("ix_opportunities_artist_status", "artist_id", "status"),
+        Index("ix_opportunities_open", "artist_id", postgresql_include=["currency", "value"],
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"))
@@ -363,6 +382,8 @@ def move_stage(uow: UnitOfWork, actor: Member, artist: Artist, stage_text: str, 
     ).all()
     for stay in current:
         stay.left_at = now
+        add_to_counter(uow.session, StageDuration.__table__, {"pipeline": stay.pipeline, "stage": stay.stage,
+                       "days": max(0, (now - stay.entered_at).days)}, "stays")
     uow.session.add(StageStay(artist_id=artist.id, pipeline=target.pipeline.value, stage=target.stage,
                               entered_at=now, moved_by_id=actor.id, reason=reason))
     artist.pipeline, artist.stage, artist.stage_entered_at = target.pipeline.value, target.stage, now
@@ -416,7 +437,7 @@ def set_deal_status(uow: UnitOfWork, actor: Member, deal_ref: str, status: str) 
     if deal is None:
         raise NotFound(_("No deal has the id #{id}.", id=deal_id))
     if deal.status != "open":
-        raise InvalidInput(_("Deal #{id} is already {status}.", id=deal.id, status=deal.status))
+        raise InvalidInput(_("Deal #{id} is already {status}.", id=deal.id, status=_(deal.status)))
     deal.status, deal.closed_at = status, utcnow()
     outbox.record(uow, f"deal.{status}", artist_id=deal.artist_id, deal_id=deal.id, value=str(deal.value),
                   currency=deal.currency, by=actor.id)
@@ -450,31 +471,28 @@ class Card:
     open_totals: dict[str, Decimal]
 
 
-def card(uow: UnitOfWork, artist_id: int, *, recent: int = 5) -> Card:
+def card(uow: UnitOfWork, artist: Artist, *, recent: int = 5) -> Card:
     """Everything the artist card shows, in a fixed number of queries whatever the history's size."""
     session = uow.session
-    row = session.execute(
-        select(Artist, Member.display_name).outerjoin(Member, Member.id == Artist.owner_id).where(Artist.id == artist_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound(_("No artist has the id #{id}.", id=artist_id))
-    artist, owner_name = row
+    owner = session.get(Member, artist.owner_id) if artist.owner_id else None  # often already loaded
+    total = func.count().over().label("total")
     recent_rows = session.execute(
-        select(Interaction, Member.display_name)
+        select(Interaction, Member.display_name, total)
         .outerjoin(Member, Member.id == Interaction.author_id)
-        .where(Interaction.artist_id == artist_id)
+        .where(Interaction.artist_id == artist.id)
         .order_by(Interaction.at.desc(), Interaction.id.desc())
         .limit(recent)
     ).all()
-    count = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.artist_id == artist_id)) or 0
     deals = session.scalars(
-        select(Opportunity).where(Opportunity.artist_id == artist_id, Opportunity.status == "open").order_by(Opportunity.id)
+        select(Opportunity).where(Opportunity.artist_id == artist.id, Opportunity.status == "open").order_by(Opportunity.id)
     ).all()
     totals: dict[str, Decimal] = {}
     for d in deals:
         totals[d.currency] = totals.get(d.currency, Decimal(0)) + d.value
     days = max(0, (utcnow() - artist.stage_entered_at).days)
-    return Card(artist, owner_name, days, [(i, n) for i, n in recent_rows], count, list(deals), totals)
+    count = recent_rows[0][2] if recent_rows else 0
+    return Card(artist, owner.display_name if owner else None, days, [(i, n) for i, n, _t in recent_rows], count,
+                list(deals), totals)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
+from sqlalchemy import DateTime, Engine, Integer, MetaData, create_engine, event, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
@@ -70,6 +70,34 @@ def _epoch_pg(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+class whole_days(FunctionElement[int]):  # noqa: N801 - reads like a SQL function
+    """Whole days (floored) from the second timestamp to the first, on PostgreSQL and SQLite."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(whole_days, "postgresql")
+def _days_pg(element: whole_days, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400) AS INTEGER)"
+
+
+@compiles(whole_days, "sqlite")
+def _days_sqlite(element: whole_days, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def add_to_counter(session: Session, table: Any, keys: dict[str, Any], column: str, amount: int = 1) -> None:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET column = column + amount`` on PostgreSQL and SQLite."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**keys, **{column: amount})
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + amount}))
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

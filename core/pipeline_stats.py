@@ -1,18 +1,22 @@
 """Pipeline figures: count and open deal value per stage, conversion, median days, stuck artists.
 
-A fixed number of aggregate queries whatever the number of artists, each served by an index.
+Four aggregate queries whatever the number of artists or pipelines asked for. Medians combine the
+histogram of finished stays (``stage_durations``, kept as artists move) with the current artists'
+days in stage, so no query walks the whole stage history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, func, literal, select, union_all
 
-from core.artists import Artist, Opportunity, StageStay
-from core.db import UnitOfWork, epoch_seconds, utcnow
+from core.artists import Artist, Opportunity, StageDuration
+from core.db import UnitOfWork, utcnow, whole_days
 from core.pipelines import STAGES, Pipeline
 
 
@@ -21,8 +25,8 @@ class StageFigures:
     stage: str
     count: int = 0
     value: dict[str, Decimal] = field(default_factory=dict)
-    entered: int = 0
-    conversion: float | None = None  # share of those who entered this stage that reached the next
+    entered: int = 0  # stays in this stage, finished or ongoing
+    conversion: float | None = None  # entries into the next stage per entry into this one
     median_days: float | None = None
 
 
@@ -47,69 +51,84 @@ class PipelineFigures:
         return sum(s.count for s in self.stages)
 
 
-def pipeline_figures(uow: UnitOfWork, pipeline: Pipeline, *, stuck_days: int, stuck_limit: int = 10) -> PipelineFigures:
+def weighted_median(histogram: dict[int, int]) -> float | None:
+    """Median of a histogram {value: how many}; the mean of the two middle values when even."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    lo_rank, hi_rank = (total + 1) // 2, (total + 2) // 2
+    seen, lo = 0, None
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if lo is None and seen >= lo_rank:
+            lo = value
+        if seen >= hi_rank:
+            return (lo + value) / 2 if lo is not None else float(value)
+    raise AssertionError("unreachable")
+
+
+def pipeline_figures(uow: UnitOfWork, pipelines: Sequence[Pipeline], *, stuck_days: int,
+                     stuck_limit: int = 10) -> list[PipelineFigures]:
     session = uow.session
     now = utcnow()
-    live = and_(Artist.pipeline == pipeline.value, Artist.archived_at.is_(None))
-    figures = {s: StageFigures(s) for s in STAGES[pipeline]}
+    names = [p.value for p in pipelines]
+    live = and_(Artist.pipeline.in_(names), Artist.archived_at.is_(None))
+    figures = {(p.value, s): StageFigures(s) for p in pipelines for s in STAGES[p]}
+    histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    stuck_totals: dict[str, int] = defaultdict(int)
 
-    for stage, count in session.execute(select(Artist.stage, func.count()).where(live).group_by(Artist.stage)):
-        if stage in figures:
-            figures[stage].count = count
+    days = whole_days(literal(now, type_=Artist.stage_entered_at.type), Artist.stage_entered_at)
+    for pipe, stage, d, n in session.execute(
+        select(Artist.pipeline, Artist.stage, days, func.count()).where(live).group_by(Artist.pipeline, Artist.stage, days)
+    ):
+        if (pipe, stage) in figures:
+            figures[pipe, stage].count += n
+            histograms[pipe, stage][max(0, d)] += n
+            if d >= stuck_days:
+                stuck_totals[pipe] += n
 
-    value_rows = session.execute(
-        select(Artist.stage, Opportunity.currency, func.sum(Opportunity.value))
+    for pipe, stage, days_, n in session.execute(
+        select(StageDuration.pipeline, StageDuration.stage, StageDuration.days, StageDuration.stays)
+        .where(StageDuration.pipeline.in_(names))
+    ):
+        if (pipe, stage) in figures:
+            histograms[pipe, stage][days_] += n
+
+    for pipe, stage, currency, total in session.execute(
+        select(Artist.pipeline, Artist.stage, Opportunity.currency, func.sum(Opportunity.value))
         .join(Opportunity, Opportunity.artist_id == Artist.id)
         .where(live, Opportunity.status == "open")
-        .group_by(Artist.stage, Opportunity.currency)
-    )
-    for stage, currency, total in value_rows:
-        if stage in figures:
-            figures[stage].value[currency] = Decimal(total)
-
-    in_pipe = StageStay.pipeline == pipeline.value
-    for stage, entered in session.execute(
-        select(StageStay.stage, func.count(func.distinct(StageStay.artist_id))).where(in_pipe).group_by(StageStay.stage)
+        .group_by(Artist.pipeline, Artist.stage, Opportunity.currency)
     ):
-        if stage in figures:
-            figures[stage].entered = entered
+        if (pipe, stage) in figures:
+            figures[pipe, stage].value[currency] = Decimal(total)
 
-    # Median over every stay in the stage (finished ones, and ongoing ones up to now), computed
-    # with window functions so that PostgreSQL and SQLite run the same SQL.
-    now_lit = literal(now, type_=StageStay.entered_at.type)
-    seconds = epoch_seconds(func.coalesce(StageStay.left_at, now_lit)) - epoch_seconds(StageStay.entered_at)
-    ranked = (
-        select(
-            StageStay.stage.label("stage"),
-            seconds.label("secs"),
-            func.row_number().over(partition_by=StageStay.stage, order_by=seconds).label("rn"),
-            func.count().over(partition_by=StageStay.stage).label("n"),
-        )
-        .where(in_pipe)
-        .subquery()
-    )
-    medians = session.execute(
-        select(ranked.c.stage, func.avg(ranked.c.secs))
-        .where(ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
-        .group_by(ranked.c.stage)
-    )
-    for stage, secs in medians:
-        if stage in figures and secs is not None:
-            figures[stage].median_days = float(secs) / 86400.0
-
-    ordered = [figures[s] for s in STAGES[pipeline]]
-    for here, nxt in zip(ordered, ordered[1:], strict=False):
-        if here.entered:
-            here.conversion = min(1.0, nxt.entered / here.entered)
-
+    # Per pipeline, the longest-waiting live artists: an index range scan each, in one round trip.
     threshold = now - dt.timedelta(days=stuck_days)
-    stuck_cond = and_(live, Artist.stage_entered_at < threshold)
-    stuck_total = session.scalar(select(func.count()).select_from(Artist).where(stuck_cond)) or 0
-    stuck_rows = session.execute(
-        select(Artist.id, Artist.name, Artist.stage, Artist.stage_entered_at)
-        .where(stuck_cond)
+    per_pipeline = [
+        select(Artist.id, Artist.name, Artist.pipeline, Artist.stage, Artist.stage_entered_at)
+        .where(Artist.pipeline == name, Artist.archived_at.is_(None), Artist.stage_entered_at < threshold)
         .order_by(Artist.stage_entered_at, Artist.id)
         .limit(stuck_limit)
-    ).all()
-    stuck = [StuckArtist(r[0], r[1], r[2], (now - r[3]).days) for r in stuck_rows]
-    return PipelineFigures(pipeline, ordered, stuck, stuck_total, stuck_days)
+        .subquery()
+        .select()
+        for name in names
+    ]
+    stuck: dict[str, list[StuckArtist]] = defaultdict(list)
+    for id_, name, pipe, stage, entered in session.execute(union_all(*per_pipeline)):
+        stuck[pipe].append(StuckArtist(id_, name, stage, (now - entered).days))
+    for rows in stuck.values():
+        rows.sort(key=lambda a: (-a.days, a.id))
+
+    out = []
+    for p in pipelines:
+        ordered = [figures[p.value, s] for s in STAGES[p]]
+        for fig in ordered:
+            hist = histograms.get((p.value, fig.stage), {})
+            fig.entered = sum(hist.values())
+            fig.median_days = weighted_median(hist)
+        for here, nxt in zip(ordered, ordered[1:], strict=False):
+            if here.entered:
+                here.conversion = min(1.0, nxt.entered / here.entered)
+        out.append(PipelineFigures(p, ordered, stuck[p.value], stuck_totals[p.value], stuck_days))
+    return out

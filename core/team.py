@@ -55,7 +55,6 @@ class Member(Base):
     name_key: Mapped[str] = mapped_column(String(200), index=True)
     role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    identities: Mapped[list[Identity]] = relationship(back_populates="member", lazy="selectin")
 
     @property
     def role_enum(self) -> Role:
@@ -70,7 +69,7 @@ class Identity(Base):
     platform: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(100))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
-    member: Mapped[Member] = relationship(back_populates="identities")
+    member: Mapped[Member] = relationship(lazy="raise")
 
 
 class AuditEntry(Base):
@@ -93,27 +92,35 @@ def is_configured_admin(admins: Iterable[str], platform: str, external_id: str) 
     return f"{platform}:{external_id}" in admins or external_id in admins
 
 
-def identify(uow: UnitOfWork, *, platform: str, external_id: str, name: str, admins: Iterable[str]) -> Member:
-    """The member behind a platform identity, created on first contact."""
+def identify(uow: UnitOfWork, *, platform: str, external_id: str, name: str,
+             admins: Iterable[str]) -> tuple[Member, bool]:
+    """The member behind a platform identity, created on first contact; and whether anything about
+    them was written (created, renamed, made admin), which the caller should commit on its own."""
     session = uow.session
-    identity = session.scalars(
-        select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+    member = session.scalars(
+        select(Member).join(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
     ).one_or_none()
     wants_admin = (platform, external_id) == (CONSOLE, CONSOLE_USER) or is_configured_admin(admins, platform, external_id)
-    if identity is None:
+    if member is None:
         member = Member(display_name=name or external_id, name_key=fold(name or external_id),
                         role=(Role.ADMIN if wants_admin else Role.VIEWER).value)
         session.add(member)
         session.add(Identity(platform=platform, external_id=external_id, member=member))
         session.flush()
-        return member
-    member = identity.member
+        return member, True
+    changed = False
     if name and member.display_name != name and member.display_name == external_id:
         # Created from a mention before we knew their name: learn it on first contact.
         member.display_name, member.name_key = name, fold(name)
+        changed = True
     if wants_admin and member.role != Role.ADMIN:
         member.role = Role.ADMIN.value
-    return member
+        changed = True
+    return member, changed
+
+
+def identities_of(uow: UnitOfWork, member: Member) -> list[Identity]:
+    return list(uow.session.scalars(select(Identity).where(Identity.member_id == member.id).order_by(Identity.id)))
 
 
 def member_for_mention(uow: UnitOfWork, *, platform: str, external_id: str | None, name: str | None) -> Member:

@@ -42,7 +42,7 @@ def add(ctx: Context, args: Args) -> Reply:
     The owner is you unless --owner names someone else."""
     artist = crm.add_artist(ctx.uow, ctx.actor, name=" ".join(args.positionals), pipeline=args.get("pipeline"),
                             **_fields(ctx, args))
-    reply = card_reply(ctx, artist.id)
+    reply = card_reply(ctx, artist)
     return Reply(text=_("Added {name} to {pipeline} at {stage}.", name=artist.name, pipeline=artist.pipeline_enum.label,
                         stage=artist.stage), title=reply.title, sections=reply.sections, actions=reply.actions,
                  ephemeral=False)
@@ -52,11 +52,11 @@ def add(ctx: Context, args: Args) -> Reply:
 def show(ctx: Context, args: Args) -> Reply:
     """Show an artist's card: identity, stage, owner, recent interactions and open deals."""
     artist = crm.find(ctx.uow, " ".join(args.positionals), include_archived=True)
-    return card_reply(ctx, artist.id)
+    return card_reply(ctx, artist)
 
 
-def card_reply(ctx: Context, artist_id: int, *, note: str = "") -> Reply:
-    c = crm.card(ctx.uow, artist_id)
+def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
+    c = crm.card(ctx.uow, artist)
     a = c.artist
     tz = ctx.settings.timezone
     fields = [
@@ -166,7 +166,7 @@ def _moved(ctx: Context, artist: crm.Artist, before: str, after: str) -> Reply:
     note = _("{who} moved {name} from {before} to {after}.", who=ctx.actor.display_name, name=artist.name,
              before=before, after=after)
     if ctx.invocation.kind == "action":
-        return card_reply(ctx, artist.id, note=note)
+        return card_reply(ctx, artist, note=note)
     return Reply(text=note, ephemeral=False, actions=(Button(_("Show card"), RERUN, f"/artist show #{artist.id}"),))
 
 
@@ -206,7 +206,7 @@ def note_submit(ctx: Context, values: dict[str, str], meta: str) -> Reply:
         crm.log_interaction(ctx.uow, ctx.actor, artist, values.get("kind") or "note", values.get("text") or "")
     except UserError as e:
         raise FieldError("text", e.message) from None
-    return card_reply(ctx, artist.id, note=_("Logged with {name}.", name=artist.name))
+    return card_reply(ctx, artist, note=_("Logged with {name}.", name=artist.name))
 
 
 @registry.command("artist deal", permission=EDIT, args=(3, None), usage="NAME AMOUNT [--currency EUR] [--close DATE] TITLE",
@@ -259,7 +259,7 @@ def deal_submit(ctx: Context, values: dict[str, str], meta: str) -> Reply:
                      currency=values.get("currency") or "EUR", expected_close=close)
     except UserError as e:
         raise FieldError("title", e.message) from None
-    return card_reply(ctx, artist.id, note=_("Deal added for {name}.", name=artist.name))
+    return card_reply(ctx, artist, note=_("Deal added for {name}.", name=artist.name))
 
 
 @registry.command("artist deal-status", permission=EDIT, args=(2, 2), usage="DEAL_ID won|lost")
@@ -330,7 +330,7 @@ def restore_button(ctx: Context, value: str) -> Reply:
     artist_id, _version = _card_ref(value, 2)
     artist = crm.find(ctx.uow, f"#{artist_id}", include_archived=True)
     crm.archive(ctx.uow, ctx.actor, artist, restore=True)
-    return card_reply(ctx, artist.id, note=_("Restored {name}.", name=artist.name))
+    return card_reply(ctx, artist, note=_("Restored {name}.", name=artist.name))
 
 
 __all__ = ["Pipeline", "card_reply"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.i18n import _
-from core.team import GRANTS, Permission, Role, set_role
+from core.team import GRANTS, Permission, Role, identities_of, set_role
 from handlers.parser import Args
 from handlers.registry import CommandSpec, Context, registry
 from handlers.reply import Field, Reply, Section
@@ -37,7 +37,7 @@ def whoami(ctx: Context, args: Args) -> Reply:
     """Show who mona thinks you are and what your role allows."""
     me = ctx.actor
     allowed = sorted(p.value for p, roles in GRANTS.items() if Role(me.role) in roles)
-    ids = ", ".join(f"{i.platform}:{i.external_id}" for i in me.identities)
+    ids = ", ".join(f"{i.platform}:{i.external_id}" for i in identities_of(ctx.uow, me))
     return Reply(title=me.display_name, sections=(Section(fields=(
         Field(_("Role"), me.role), Field(_("Identities"), ids), Field(_("Permissions"), ", ".join(allowed)))),))
 

@@ -18,8 +18,8 @@ def pipeline(ctx: Context, args: Args) -> Reply:
     and the artists stuck longer than MONA_STUCK_DAYS."""
     chosen = [parse_pipeline(args.positionals[0])] if args.positionals else list(Pipeline)
     sections: list[Section] = []
-    for p in chosen:
-        sections += _sections(pipeline_figures(ctx.uow, p, stuck_days=ctx.settings.stuck_days))
+    for figures in pipeline_figures(ctx.uow, chosen, stuck_days=ctx.settings.stuck_days):
+        sections += _sections(figures)
     buttons = tuple(Button(p.label, RERUN, f"/pipeline {p.value}") for p in Pipeline if [p] != chosen)
     return Reply(title=_("Pipeline"), sections=tuple(sections), actions=buttons,
                  replace_original=ctx.invocation.kind == "action")

@@ -181,11 +181,12 @@ class Dispatcher:
 
     def _dispatch(self, inv: Invocation) -> tuple[str, Reply]:
         try:
-            actor = self._identify(inv)
             with self.db.uow() as uow:
-                uow.session.add(actor)
-                ctx = Context(uow, actor, self.settings, inv)
-                reply = self._route(ctx)
+                actor, changed = identify(uow, platform=inv.platform, external_id=inv.user_id, name=inv.user_name,
+                                          admins=self.settings.admins)
+                if changed:
+                    uow.commit()  # a first contact is kept even if the command then fails
+                reply = self._route(Context(uow, actor, self.settings, inv))
                 uow.commit()
             return "ok", reply
         except FieldError as e:
@@ -198,14 +199,6 @@ class Dispatcher:
             ref = uuid.uuid4().hex[:8]
             log.exception("unhandled error ref=%s", ref)
             return f"crash ref={ref}", error_reply(_("Something went wrong on our side (ref {ref}); nothing was saved.", ref=ref))
-
-    def _identify(self, inv: Invocation) -> Member:
-        with self.db.uow() as uow:
-            member = identify(uow, platform=inv.platform, external_id=inv.user_id, name=inv.user_name,
-                              admins=self.settings.admins)
-            uow.commit()
-            uow.session.expunge(member)
-            return member
 
     def _route(self, ctx: Context) -> Reply:
         inv = ctx.invocation

@@ -34,11 +34,11 @@ def test_counts_values_conversion_median_and_stuck(bot, mona, settings):
     age(mona, 3, "Prospection", 40)  # C has been waiting 40 days
     age(mona, 4, "Prospection", 10)
     with mona.db.uow() as uow:
-        fig = pipeline_figures(uow, Pipeline.MONA, stuck_days=30)
+        [fig] = pipeline_figures(uow, [Pipeline.MONA], stuck_days=30)
     by = {s.stage: s for s in fig.stages}
     assert (by["Prospection"].count, by["Check-up"].count, by["Prescription"].count) == (2, 1, 1)
     assert by["Check-up"].value == {"EUR": 500} and by["Prescription"].value == {"EUR": 1000}
-    assert by["Prospection"].entered == 4 and by["Check-up"].entered == 2
+    assert by["Prospection"].entered == 4 and by["Check-up"].entered == 2 and by["Prescription"].entered == 1
     assert by["Prospection"].conversion == 0.5 and by["Check-up"].conversion == 0.5
     assert by["Exécution"].conversion is None
     # Prospection stays: A ~0, B ~0, C 40, D 10 days → median (0+10)/2 = 5 days.
@@ -49,6 +49,16 @@ def test_counts_values_conversion_median_and_stuck(bot, mona, settings):
     assert "MONA: 4 artists" in text
     assert "Prospection: 2 · €0.00 · 50% to next · median 5 days" in text
     assert "Stuck for more than 30 days (1)" in text and "C (#3) · Prospection · 40 days" in text
+
+
+def test_the_median_of_a_histogram():
+    from core.pipeline_stats import weighted_median
+
+    assert weighted_median({}) is None
+    assert weighted_median({3: 1}) == 3
+    assert weighted_median({0: 2, 10: 1, 40: 1}) == 5
+    assert weighted_median({1: 1, 2: 1, 9: 1}) == 2
+    assert weighted_median({1: 5, 100: 4}) == 1
 
 
 def test_archived_artists_leave_the_counts(bot, mona):

@@ -31,7 +31,7 @@ def test_migrations_build_the_whole_schema_on_sqlite(tmp_path):
 
 def _member(mona, ext: str, name: str) -> Member:
     with mona.db.uow() as uow:
-        m = identify(uow, platform="slack", external_id=ext, name=name, admins=[ext])
+        m, _ = identify(uow, platform="slack", external_id=ext, name=name, admins=[ext])
         uow.commit()
         return m
 
