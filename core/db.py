@@ -113,7 +113,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per command. A connection found dead raises a disconnect
+    # error, which invalidates the pool, so only that one command fails; recycling bounds idle age.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 

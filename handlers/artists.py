@@ -6,7 +6,7 @@ from typing import Any
 
 from core import artists as crm
 from core.errors import FieldError, InvalidInput, UserError
-from core.i18n import _
+from core.i18n import _, number
 from core.pipelines import Pipeline, find_any_stage, is_stage_prefix, parse_pipeline, reachable
 from core.team import Permission
 from handlers.parser import Args, Flag, parse_date
@@ -67,7 +67,7 @@ def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
         if value:
             fields.append(Field(label, value))
     if a.followers is not None:
-        fields.append(Field(_("Followers"), f"{a.followers:,}"))
+        fields.append(Field(_("Followers"), number(a.followers)))
     handles = [f"{h.capitalize()} @{getattr(a, h)}" for h in crm.HANDLES if getattr(a, h)]
     if handles:
         fields.append(Field(_("Handles"), " · ".join(handles)))
