@@ -1,0 +1,395 @@
+"""Local stand-ins for Slack, so the real Bolt app and the real Slack SDK run against loopback.
+
+- ``WebApiStub``: the Web API (``auth.test``, ``views.open``, ``chat.postMessage``,
+  ``chat.postEphemeral``, ``apps.connections.open``) and ``response_url`` endpoints
+  (``/response/<id>``); it records every call.
+- ``WsgiServer``: serves a WSGI app (mona's ``wsgi_app``) with waitress on a free port.
+- ``SocketModeStub``: a websocket endpoint playing Slack's side of Socket Mode.
+- ``SlackRequests``: posts correctly signed slash commands and interactions built from the payload
+  shapes kept in ``tests/fixtures/slack``.
+
+Each is a context manager that stops its threads on exit. Used by the Slack specs, and meant for
+the benchmark and later platform tests too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-0000000000-test"
+APP_TOKEN = "xapp-test"
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"
+
+AUTH_TEST = {"ok": True, "url": "https://monaxspark.slack.com/", "team": "MONA x SPARK", "user": "mona",
+             "team_id": "T0MONA001", "user_id": "U0MONABOT", "bot_id": "B0MONA001", "is_enterprise_install": False}
+
+
+def payload(name: str) -> dict[str, Any]:
+    """A fresh copy of a payload fixture: ``slash_command``, ``block_actions``, ``view_submission``."""
+    return copy.deepcopy(json.loads((FIXTURES / f"{name}.json").read_text()))
+
+
+def signature(body: bytes, timestamp: int, *, secret: str = SIGNING_SECRET) -> str:
+    """Slack's request signature: ``v0=`` + HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": signature(body, ts, secret=secret)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Web API
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the stub received: ``method`` is the API method (``chat.postMessage``) or
+    ``response/<id>`` for a response_url; ``token`` is the bearer token it carried."""
+
+    method: str
+    body: dict[str, Any]
+    token: str | None
+
+
+class WebApiStub:
+    """Slack's Web API on 127.0.0.1. ``errors[method] = "code"`` makes a method answer
+    ``{"ok": false, "error": code}``; ``socket_url`` is what ``apps.connections.open`` hands out."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.errors: dict[str, str] = {}
+        self.socket_url: str | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-web-api-stub", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, key: str = "r1") -> str:
+        return f"{self.url}/response/{key}"
+
+    def __enter__(self) -> WebApiStub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def posted_to(self, response_url: str) -> list[Call]:
+        """What mona posted to a ``response_url`` handed out by ``response_url()``."""
+        return self.calls_to(response_url.removeprefix(self.url + "/"))
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [c.method for c in self.calls]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 3.0) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len([c for c in self.calls if c.method == method]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {method} call within {timeout}s; calls: {[c.method for c in self.calls]}")
+                self._changed.wait(left)
+            return [c for c in self.calls if c.method == method]
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method in self.errors:
+            return {"ok": False, "error": self.errors[method]}
+        if method == "auth.test":
+            return AUTH_TEST
+        if method == "views.open":
+            view = body.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            return {"ok": True, "view": {**(view or {}), "id": "V0MONA0001"}}
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}",
+                    "message": {"text": body.get("text"), "blocks": body.get("blocks")}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{time.time():.6f}"}
+        if method == "apps.connections.open":
+            if self.socket_url is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_url}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    body = json.loads(raw or b"{}")
+                else:
+                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+                auth = self.headers.get("Authorization") or ""
+                token = auth.removeprefix("Bearer ") or body.get("token")
+                path = self.path.split("?", 1)[0]
+                if path.startswith("/response/"):
+                    stub._record(Call(path.strip("/"), body, token))
+                    self._send(b"ok", "text/plain")
+                    return
+                method = path.removeprefix("/api/")
+                stub._record(Call(method, body, token))
+                self._send(json.dumps(stub._answer(method, body)).encode(), "application/json; charset=utf-8")
+
+            def _send(self, data: bytes, content_type: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
+                pass
+
+        return Handler
+
+
+# ----------------------------------------------------------------------------------------------
+# mona's HTTP endpoint
+
+
+class WsgiServer:
+    """A WSGI app served by waitress on 127.0.0.1 and a free port, in a thread."""
+
+    def __init__(self, app: Callable[..., Any], *, threads: int = 4) -> None:
+        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.effective_port}"  # type: ignore[union-attr]
+
+    def __enter__(self) -> WsgiServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Close every socket from inside waitress's own loop (a thunk run by its trigger), so the
+        # loop ends at once instead of at its next timeout, then stop the worker threads.
+        server = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # type: ignore[union-attr]
+        self._thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return Response(r.status, r.read(), r.headers.get("Content-Type") or "")
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.read(), e.headers.get("Content-Type") or "")
+
+
+class SlackRequests:
+    """Slack's side of the Events API: signed slash commands and interactions posted to mona."""
+
+    def __init__(self, base_url: str, web_api: WebApiStub, *, secret: str = SIGNING_SECRET) -> None:
+        self.events_url = f"{base_url}/slack/events"
+        self.web_api = web_api
+        self.secret = secret
+        self._responses = 0
+
+    def post(self, body: bytes, content_type: str, *, headers: dict[str, str] | None = None) -> Response:
+        """Post ``body`` signed with the signing secret, unless ``headers`` are given."""
+        sent = {"Content-Type": content_type, **(signed_headers(body, secret=self.secret) if headers is None else headers)}
+        return http("POST", self.events_url, body, sent)
+
+    def next_response_url(self) -> str:
+        self._responses += 1
+        return self.web_api.response_url(f"r{self._responses}")
+
+    def command_body(self, text: str, *, user: str = "UADMIN01", command: str = "/artist",
+                     channel: str = "C0CRM0001") -> bytes:
+        form = payload("slash_command")
+        if user != form["user_id"]:
+            form.update(user_id=user, user_name=user.lower())
+        form.update(command=command, text=text, channel_id=channel, response_url=self.next_response_url())
+        return urllib.parse.urlencode(form).encode()
+
+    def command(self, text: str, **kw: Any) -> Response:
+        """``/artist show Alex`` is ``command("show Alex")``; other commands with ``command=``."""
+        return self.post(self.command_body(text, **kw), "application/x-www-form-urlencoded")
+
+    def interaction(self, data: dict[str, Any]) -> Response:
+        body = urllib.parse.urlencode({"payload": json.dumps(data)}).encode()
+        return self.post(body, "application/x-www-form-urlencoded")
+
+    def click(self, element: dict[str, Any], *, option: dict[str, Any] | None = None, user: str = "UADMIN01",
+              channel: str = "C0CRM0001") -> tuple[Response, str]:
+        """Click a rendered button, or pick ``option`` in a rendered menu; returns the response and
+        the response_url Slack gave with the click."""
+        data = payload("block_actions")
+        if user != data["user"]["id"]:
+            data["user"].update(id=user, username=user.lower(), name=user.lower())
+        data["channel"]["id"] = data["container"]["channel_id"] = channel
+        data["response_url"] = response_url = self.next_response_url()
+        action: dict[str, Any] = {"action_id": element["action_id"], "block_id": "Xb0vK", "type": element["type"],
+                                  "action_ts": f"{time.time():.6f}"}
+        if element["type"] == "button":
+            action["text"] = element["text"]
+            if "value" in element:
+                action["value"] = element["value"]
+        else:
+            assert option is not None, "pick an option of a menu"
+            action.update(selected_option=option, placeholder=element.get("placeholder"))
+        data["actions"] = [action]
+        return self.interaction(data), response_url
+
+    def submit(self, view: dict[str, Any], values: dict[str, str], *, user: str = "UADMIN01") -> Response:
+        """Submit a view as opened by ``views.open``, with ``{block_id: value}`` filled in."""
+        data = payload("view_submission")
+        if user != data["user"]["id"]:
+            data["user"].update(id=user, username=user.lower(), name=user.lower())
+        state: dict[str, dict[str, Any]] = {}
+        for block in view["blocks"]:
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            value = values.get(block["block_id"])
+            if element["type"] == "static_select":
+                chosen = next((o for o in element["options"] if o["value"] == value), None)
+                entry = {"type": "static_select", "selected_option": chosen}
+            else:
+                entry = {"type": element["type"], "value": value or None}
+            state[block["block_id"]] = {element["action_id"]: entry}
+        data["view"].update({k: v for k, v in view.items() if k in ("blocks", "callback_id", "private_metadata",
+                                                                     "title", "submit", "close")})
+        data["view"]["state"] = {"values": state}
+        return self.interaction(data)
+
+
+# ----------------------------------------------------------------------------------------------
+# Socket Mode
+
+
+class SocketModeStub:
+    """Slack's Socket Mode endpoint on ``ws://127.0.0.1:PORT/link``: says ``hello`` to a client
+    when it connects, sends envelopes on demand and collects what the client sends back. Its
+    asyncio loop runs in its own thread, so synchronous code (Bolt) can use it."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.connected = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="socket-mode-stub", daemon=True)
+        self._server: Any = None
+        self._connection: Any = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link"
+
+    def __enter__(self) -> SocketModeStub:
+        from websockets.asyncio.server import serve
+
+        self._thread.start()
+
+        async def start() -> Any:
+            return await serve(self._session, "127.0.0.1", 0)
+
+        self._server = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+
+    async def _session(self, connection: Any) -> None:
+        self._connection = connection
+        await connection.send(json.dumps({"type": "hello", "num_connections": 1,
+                                          "debug_info": {"host": "applink-stub", "approximate_connection_time": 18060},
+                                          "connection_info": {"app_id": "A0MONA001"}}))
+        self.connected.set()
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in connection:
+                self.received.put(json.loads(message))
+        except ConnectionClosed:
+            pass  # the SDK drops the socket without a closing handshake
+
+    def hang_up(self) -> None:
+        """Close the client's connection from Slack's side, as Slack does when it rotates hosts.
+        (A client closing on its own waits up to 3 s for its receive loop to let go.)"""
+        if self._connection is not None:
+            asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(5)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        assert self.connected.wait(5), "no Socket Mode client connected"
+        asyncio.run_coroutine_threadsafe(self._connection.send(json.dumps(envelope)), self._loop).result(5)
+
+    def ack_for(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.received.get(timeout=max(0.01, deadline - time.monotonic()))
+            if message.get("envelope_id") == envelope_id:
+                return message
