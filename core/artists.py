@@ -245,17 +245,20 @@ def find(uow: UnitOfWork, ref: str, *, include_archived: bool = False) -> Artist
         raise InvalidInput(_("Say which artist: a name or an id like #12."))
     artist_id = _ref_id(ref)
     if artist_id is not None:
-        artist = session.get(Artist, artist_id)
+        artist = session.get(Artist, artist_id, options=[joinedload(Artist.owner)])
         if artist is None or (artist.archived_at and not include_archived):
             raise NotFound(_("No artist has the id #{id}.", id=artist_id))
         return artist
     key = fold(ref)
     live = Artist.archived_at.is_(None) if not include_archived else Artist.id.is_not(None)
-    exact = session.scalars(select(Artist).where(Artist.name_key == key, live).limit(10)).all()
+    exact = session.scalars(
+        select(Artist).options(joinedload(Artist.owner)).where(Artist.name_key == key, live).limit(10)
+    ).all()
     if len(exact) == 1:
         return exact[0]
     matches = exact or session.scalars(
-        select(Artist).where(Artist.name_key.contains(key, autoescape=True), live).order_by(Artist.name_key).limit(10)
+        select(Artist).options(joinedload(Artist.owner))
+        .where(Artist.name_key.contains(key, autoescape=True), live).order_by(Artist.name_key).limit(10)
     ).all()
     if len(matches) == 1:
         return matches[0]
@@ -474,7 +477,8 @@ class Card:
 def card(uow: UnitOfWork, artist: Artist, *, recent: int = 5) -> Card:
     """Everything the artist card shows, in a fixed number of queries whatever the history's size."""
     session = uow.session
-    owner = session.get(Member, artist.owner_id) if artist.owner_id else None  # often already loaded
+    # find() joins the owner in, so this is an identity-map hit, not a query.
+    owner = session.get(Member, artist.owner_id) if artist.owner_id else None
     total = func.count().over().label("total")
     recent_rows = session.execute(
         select(Interaction, Member.display_name, total)

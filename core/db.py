@@ -14,7 +14,7 @@ from sqlalchemy import DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import Float, TypeDecorator
+from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -55,23 +55,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class epoch_seconds(FunctionElement[float]):  # noqa: N801 - reads like a SQL function
-    """Seconds since the Unix epoch of a timestamp expression, on PostgreSQL and SQLite."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_pg(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(epoch_seconds, "sqlite")
-def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
-
-
 class whole_days(FunctionElement[int]):  # noqa: N801 - reads like a SQL function
     """Whole days (floored) from the second timestamp to the first, on PostgreSQL and SQLite."""
 
@@ -82,7 +65,7 @@ class whole_days(FunctionElement[int]):  # noqa: N801 - reads like a SQL functio
 @compiles(whole_days, "postgresql")
 def _days_pg(element: whole_days, compiler: Any, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400) AS INTEGER)"
+    return f"CAST(FLOOR(date_part('epoch', {later} - {earlier}) / 86400) AS INTEGER)"
 
 
 @compiles(whole_days, "sqlite")
@@ -174,4 +157,4 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-__all__ = ["Base", "Database", "UnitOfWork", "epoch_seconds", "func", "utcnow"]
+__all__ = ["Base", "Database", "UnitOfWork", "func", "utcnow", "whole_days"]
