@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run the bot (the default): Slack if its tokens are set, else the console")
     ex = sub.add_parser("exec", help="run one command as the console user and print the reply")
     ex.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "/artist add Alex --genre pop"')
+    wk = sub.add_parser("worker", help="run an RQ worker (queues high, default, low, with the scheduler) and the relay")
+    wk.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    rl = sub.add_parser("relay", help="move committed outbox events to the queue (in a loop, or --once)")
+    rl.add_argument("--once", action="store_true")
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("action", choices=["upgrade", "current"])
     args = parser.parse_args(argv)
@@ -45,13 +49,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "exec":
         reply = ConsoleBot(mona.dispatcher).run(" ".join(args.command))
         print(render(reply))
+        mona.run_pending_jobs()
         return 1 if reply.error else 0
+    if args.cmd == "worker":
+        from jobs.worker import run_worker
+
+        return run_worker(mona.runtime, burst=args.burst)
+    if args.cmd == "relay":
+        from jobs.ticker import Ticker, relay_once
+
+        if args.once:
+            print(f"relayed {relay_once(mona.runtime)} events")
+            return 0
+        Ticker(mona.runtime).run_forever()
+        return 0
     mode = settings.slack_mode
     if mode is None:
         where = "SQLite file " + settings.database_url.removeprefix("sqlite:///") if settings.embedded_database else "PostgreSQL"
         print(f"No Slack tokens set: starting the console on {where}.", file=sys.stderr)
+        mona.start_background()
         repl(ConsoleBot(mona.dispatcher))
         return 0
+    mona.start_background()
     from bot import slack
 
     if mode == "socket":

@@ -213,14 +213,13 @@ def typed_text(sent: str) -> str:
     With ``should_escape`` Slack rewrites what it recognises: ``alex@example.com`` arrives as
     ``<mailto:alex@example.com|alex@example.com>``, a link as ``<https://…>``, ``#crm`` as
     ``<#C…|crm>``, ``@here`` as ``<!here>``; and the ``&``, ``<``, ``>`` the person typed arrive
-    as entities. User mentions stay ``<@U…|name>``: the parser reads them as mentions."""
+    as entities. User and channel mentions stay ``<@U…|name>``, ``<#C…|name>``: the parser reads
+    their ids."""
 
     def plain(m: re.Match[str]) -> str:
         target, _, label = m.group(1).partition("|")
-        if target.startswith("@"):
-            return m.group(0)
-        if target.startswith("#"):
-            return f"#{label}" if label else target
+        if target.startswith(("@", "#")):
+            return m.group(0)  # user and channel mentions: the parser reads their ids
         if target.startswith("!"):  # <!here>, <!channel>, <!subteam^S…|@team>, <!date^…|fallback>
             return label or "@" + target[1:].split("^", 1)[0]
         return label or target.removeprefix("mailto:")

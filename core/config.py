@@ -19,6 +19,12 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "mona"
 
 
+def _hour(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 23:
+        raise ValueError(f"MONA_DIGEST_HOUR must be an hour from 0 to 23, not {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -32,6 +38,11 @@ class Settings:
     slack_app_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_api_url: str | None = None
+    discord_token: str | None = field(default=None, repr=False)
+    discord_api_url: str = "https://discord.com/api/v10"
+    digest_hour: int = 9
+    delivery_lease_seconds: float = 60.0
+    requeue_after_seconds: float = 30.0
     http_host: str = "0.0.0.0"
     http_port: int = 3000
     log_level: str = "INFO"
@@ -76,6 +87,11 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             slack_api_url=env.get("SLACK_API_URL") or None,
+            discord_token=env.get("DISCORD_TOKEN") or None,
+            discord_api_url=env.get("DISCORD_API_URL") or "https://discord.com/api/v10",
+            digest_hour=_hour(env.get("MONA_DIGEST_HOUR") or "9"),
+            delivery_lease_seconds=float(env.get("MONA_DELIVERY_LEASE_SECONDS") or 60),
+            requeue_after_seconds=float(env.get("MONA_REQUEUE_AFTER_SECONDS") or 30),
             http_host=env.get("MONA_HTTP_HOST") or "0.0.0.0",
             http_port=int(env.get("PORT") or env.get("MONA_HTTP_PORT") or 3000),
             log_level=(env.get("MONA_LOG_LEVEL") or "INFO").upper(),

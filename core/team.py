@@ -38,12 +38,18 @@ class Permission(enum.StrEnum):
     READ = "read"
     EDIT_ARTISTS = "edit_artists"
     MANAGE_ROLES = "manage_roles"
+    MANAGE_NOTIFICATIONS = "manage_notifications"
+    REMIND = "remind"
+    RUN_MAINTENANCE = "run_maintenance"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.READ: frozenset(Role),
     Permission.EDIT_ARTISTS: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER}),
     Permission.MANAGE_ROLES: frozenset({Role.ADMIN, Role.MANAGER}),
+    Permission.MANAGE_NOTIFICATIONS: frozenset({Role.ADMIN, Role.MANAGER}),
+    Permission.REMIND: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER, Role.MODERATOR}),
+    Permission.RUN_MAINTENANCE: frozenset({Role.ADMIN}),
 }
 
 

@@ -9,7 +9,7 @@ from handlers.registry import CommandSpec, Context, registry
 from handlers.reply import Field, Reply, Section
 
 
-@registry.command("mona help", permission=Permission.READ, args=(0, 2), usage="[COMMAND]")
+@registry.command("mona help", permission=Permission.READ, args=(0, 3), usage="[COMMAND]")
 def help_(ctx: Context, args: Args) -> Reply:
     """List every command, or explain one: /mona help artist move."""
     words = [w.lstrip("/").lower() for w in args.positionals]

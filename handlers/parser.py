@@ -35,6 +35,30 @@ class Mention:
         return f"@{self.name or self.external_id}"
 
 
+@dataclass(frozen=True)
+class ChannelRef:
+    """``<#C123|crm>`` (Slack), ``<#123>`` (Discord) or ``#crm`` (a console channel name)."""
+
+    external_id: str | None
+    name: str | None
+
+    @property
+    def label(self) -> str:
+        return f"#{self.name or self.external_id}"
+
+
+_CHANNEL = re.compile(r"^<#([A-Za-z0-9]+)(?:\|([^>]*))?>$")
+
+
+def parse_channel(token: str) -> ChannelRef | None:
+    m = _CHANNEL.match(token)
+    if m:
+        return ChannelRef(m.group(1), m.group(2) or None)
+    if token.startswith("#") and len(token) > 1 and not token[1:].isdigit():
+        return ChannelRef(None, token[1:])
+    return None
+
+
 def parse_mention(token: str) -> Mention | None:
     m = _MENTION.match(token)
     if m:
@@ -135,11 +159,17 @@ def parse_args(tokens: list[str], flags: tuple[Flag, ...], *, usage: str) -> Arg
             i += 1
         else:
             words = []
-        raw = " ".join(words).strip()
+        raw = " ".join(_as_typed(w) for w in words).strip()
         if not raw:
             raise InvalidInput(_("--{flag} needs a value: {usage}", flag=name, usage=usage))
         args.flags[name] = _convert(spec, raw)
     return args
+
+
+def _as_typed(word: str) -> str:
+    """A channel mention inside free text reads as the ``#name`` the person typed."""
+    ref = _CHANNEL.match(word)
+    return f"#{ref.group(2) or ref.group(1)}" if ref else word
 
 
 def _convert(spec: Flag, raw: str) -> Any:

@@ -7,15 +7,17 @@ a click routes back through here identically on every platform.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import process
+from sqlalchemy import select
 
 from core.config import Settings
 from core.db import Database, UnitOfWork
@@ -31,6 +33,14 @@ log = logging.getLogger("mona.dispatch")
 RERUN = "cmd.run"
 
 
+class Jobs(Protocol):
+    """How handlers start long jobs and look at the queues, without knowing RQ."""
+
+    def start(self, run_id: int) -> None: ...
+
+    def sizes(self) -> dict[str, int] | None: ...
+
+
 @dataclass
 class Context:
     """What a handler may use: the open transaction, who is acting, settings and the invocation."""
@@ -39,6 +49,12 @@ class Context:
     actor: Member
     settings: Settings
     invocation: Invocation
+    jobs: Jobs | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the command's transaction has committed (e.g. start a job on its row)."""
+        self.after_commit.append(fn)
 
     def member(self, who: Mention | str) -> Member:
         mention = who if isinstance(who, Mention) else parse_mention(who)
@@ -124,7 +140,7 @@ class Registry:
         return [s for p, s in sorted(self.commands.items()) if p[0] == group]
 
     def find(self, tokens: list[str]) -> tuple[CommandSpec, list[str]]:
-        """The command named by the leading words, and the words left for its arguments."""
+        """The command named by the leading words (longest match), and the words left for its arguments."""
         if not tokens:
             raise InvalidInput(_("Type a command, e.g. /mona help."))
         group = tokens[0].lstrip("/").lower()
@@ -132,19 +148,22 @@ class Registry:
             close = process.extractOne(group, self.groups, score_cutoff=60)
             hint = " " + _("Did you mean /{command}?", command=close[0]) if close else ""
             raise InvalidInput(_("Unknown command /{command}.", command=group) + hint + " " + _("Type /mona help for the list."))
-        if len(tokens) > 1 and (group, tokens[1].lower()) in self.commands:
-            return self.commands[(group, tokens[1].lower())], tokens[2:]
-        if (group,) in self.commands:
-            return self.commands[(group,)], tokens[1:]
-        subs = [p[1] for p in self.commands if p[0] == group and len(p) > 1]
-        if len(tokens) == 1:
+        words = [group] + [t.lower() for t in tokens[1:3]]
+        for n in (3, 2, 1):
+            if len(words) >= n and tuple(words[:n]) in self.commands:
+                return self.commands[tuple(words[:n])], tokens[n:]
+        prefix = tuple(words[:2]) if len(words) > 1 and any(p[:2] == tuple(words[:2]) and len(p) > 2 for p in self.commands) else (group,)
+        subs = sorted({" ".join(p[len(prefix):len(prefix) + 1]) for p in self.commands if p[:len(prefix)] == prefix and len(p) > len(prefix)})
+        where = " ".join(prefix)
+        if len(tokens) == len(prefix):
             raise InvalidInput(
-                _("/{group} needs a subcommand: {subs}. Type /mona help {group} for details.", group=group, subs=", ".join(sorted(subs)))
+                _("/{group} needs a subcommand: {subs}. Type /mona help {group} for details.", group=where, subs=", ".join(subs))
             )
-        close = process.extractOne(tokens[1].lower(), subs, score_cutoff=60)
-        hint = " " + _("Did you mean /{group} {sub}?", group=group, sub=close[0]) if close else ""
+        typed = tokens[len(prefix)].lower()
+        close = process.extractOne(typed, subs, score_cutoff=60)
+        hint = " " + _("Did you mean /{group} {sub}?", group=where, sub=close[0]) if close else ""
         raise InvalidInput(
-            _("Unknown subcommand /{group} {sub}. Subcommands: {subs}.", group=group, sub=tokens[1], subs=", ".join(sorted(subs))) + hint
+            _("Unknown subcommand /{group} {sub}. Subcommands: {subs}.", group=where, sub=tokens[len(prefix)], subs=", ".join(subs)) + hint
         )
 
 
@@ -159,10 +178,12 @@ class Dispatcher:
     """``dispatch(invocation) -> Reply``: identify the member, check permission, parse, run the
     handler in one transaction, and turn every failure into a reply fit for the person."""
 
-    def __init__(self, db: Database, settings: Settings, commands: Registry = registry) -> None:
+    def __init__(self, db: Database, settings: Settings, commands: Registry = registry, *,
+                 jobs: Jobs | None = None) -> None:
         self.db = db
         self.settings = settings
         self.registry = commands
+        self.jobs = jobs
 
     def dispatch(self, inv: Invocation) -> Reply:
         started = time.perf_counter()
@@ -171,6 +192,22 @@ class Dispatcher:
         log.info("%s user=%s %s %s -> %s in %.1f ms", inv.platform, inv.user_id, inv.kind,
                  self._label(inv), outcome, (time.perf_counter() - started) * 1000)
         return reply
+
+    @staticmethod
+    def _announce_notifications(uow: UnitOfWork, reply: Reply) -> Reply:
+        """Say where the events this command recorded will be announced (they go out after commit,
+        through the outbox, whether or not the queue is reachable right now)."""
+        from core.notify import NotificationRule
+        from core.outbox import OutboxEvent
+
+        types = {o.type for o in uow.session.new if isinstance(o, OutboxEvent)}
+        if not types:
+            return reply
+        labels = sorted(set(uow.session.scalars(select(NotificationRule.label).where(NotificationRule.event_type.in_(types)))))
+        if not labels:
+            return reply
+        note = _("Notification queued for {where}.", where=", ".join(labels))
+        return dataclasses.replace(reply, footer=f"{reply.footer}\n{note}" if reply.footer else note)
 
     @staticmethod
     def _label(inv: Invocation) -> str:
@@ -186,8 +223,12 @@ class Dispatcher:
                                           admins=self.settings.admins)
                 if changed:
                     uow.commit()  # a first contact is kept even if the command then fails
-                reply = self._route(Context(uow, actor, self.settings, inv))
+                ctx = Context(uow, actor, self.settings, inv, self.jobs)
+                reply = self._route(ctx)
+                reply = self._announce_notifications(uow, reply)
                 uow.commit()
+            for fn in ctx.after_commit:
+                fn()
             return "ok", reply
         except FieldError as e:
             return "field_error", Reply(text=e.message, field_errors={e.field: e.message}, error=True)

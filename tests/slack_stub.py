@@ -1,8 +1,11 @@
 """Local stand-ins for Slack, so the real Bolt app and the real Slack SDK run against loopback.
 
 - ``WebApiStub``: the Web API (``auth.test``, ``views.open``, ``chat.postMessage``,
-  ``chat.postEphemeral``, ``apps.connections.open``) and ``response_url`` endpoints
-  (``/response/<id>``); it records every call.
+  ``chat.postEphemeral``, ``chat.update``, ``conversations.open``, ``conversations.history``,
+  ``conversations.replies``, ``apps.connections.open``) and ``response_url`` endpoints
+  (``/response/<id>``); it records every call and keeps the messages posted, with their metadata.
+  A method can be made to answer ``ok: false``, an HTTP error (429 with ``Retry-After``, 500), or
+  to drop the connection after doing its work (a reply lost on the way back).
 - ``WsgiServer``: serves a WSGI app (mona's ``wsgi_app``) with waitress on a free port.
 - ``SocketModeStub``: a websocket endpoint playing Slack's side of Socket Mode.
 - ``SlackRequests``: posts correctly signed slash commands and interactions built from the payload
@@ -64,6 +67,16 @@ def signed_headers(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int 
 
 
 @dataclass(frozen=True)
+class Failure:
+    """How a method fails once: an HTTP ``status`` (``retry_after`` sets the header), or, with
+    ``drop``, doing its work and closing the connection without an answer."""
+
+    status: int = 500
+    retry_after: float | None = None
+    drop: bool = False
+
+
+@dataclass(frozen=True)
 class Call:
     """One request the stub received: ``method`` is the API method (``chat.postMessage``) or
     ``response/<id>`` for a response_url; ``token`` is the bearer token it carried."""
@@ -75,12 +88,20 @@ class Call:
 
 class WebApiStub:
     """Slack's Web API on 127.0.0.1. ``errors[method] = "code"`` makes a method answer
-    ``{"ok": false, "error": code}``; ``socket_url`` is what ``apps.connections.open`` hands out."""
+    ``{"ok": false, "error": code}``; ``fail`` and ``drop_response`` make it fail at the HTTP
+    level; ``socket_url`` is what ``apps.connections.open`` hands out. ``messages`` are the
+    messages posted (``channel``, ``ts``, ``text``, ``blocks``, ``metadata``, ``thread_ts``), which
+    ``conversations.history`` and ``conversations.replies`` serve back, newest first and oldest
+    first as Slack does, with their metadata only when ``include_all_metadata`` is asked."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.errors: dict[str, str] = {}
+        self.failures: dict[str, list[Failure]] = {}
+        self.messages: list[dict[str, Any]] = []
         self.socket_url: str | None = None
+        self._ts = 0
+        self._stopped = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -104,9 +125,35 @@ class WebApiStub:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def stop(self) -> None:
+        """Stop serving now (connections are refused from then on); exiting again is harmless."""
+        self.__exit__()
+
+    def fail(self, method: str, status: int = 500, *, retry_after: float | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` and do nothing else."""
+        with self._lock:
+            self.failures.setdefault(method, []).extend([Failure(status, retry_after)] * times)
+
+    def drop_response(self, method: str, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method``, then close the connection without answering."""
+        with self._lock:
+            self.failures.setdefault(method, []).extend([Failure(drop=True)] * times)
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(m) for m in self.messages if m["channel"] == channel]
+
+    def _next_failure(self, method: str) -> Failure | None:
+        with self._lock:
+            queued = self.failures.get(method)
+            return queued.pop(0) if queued else None
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -145,8 +192,30 @@ class WebApiStub:
             view = json.loads(view) if isinstance(view, str) else view
             return {"ok": True, "view": {**(view or {}), "id": "V0MONA0001"}}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}",
+            channel = body.get("channel")
+            with self._lock:
+                self._ts += 1
+                ts = f"{int(time.time())}.{self._ts:06d}"
+                message = {"channel": channel, "ts": ts, "text": body.get("text"), "blocks": _decoded(body.get("blocks")),
+                           "metadata": _decoded(body.get("metadata")), "thread_ts": body.get("thread_ts")}
+                self.messages.append(message)
+            return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"text": body.get("text"), "blocks": body.get("blocks")}}
+        if method == "chat.update":
+            with self._lock:
+                found = next((m for m in self.messages if m["channel"] == body.get("channel")
+                              and m["ts"] == body.get("ts")), None)
+                if found is None:
+                    return {"ok": False, "error": "message_not_found"}
+                found.update(text=body.get("text"), blocks=_decoded(body.get("blocks")))
+            return {"ok": True, "channel": body.get("channel"), "ts": body.get("ts"), "text": body.get("text")}
+        if method == "conversations.open":
+            users = str(body.get("users") or "")
+            if not users:
+                return {"ok": False, "error": "users_list_not_supplied"}
+            return {"ok": True, "channel": {"id": "D" + users.replace(",", "")}}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._read(method, body)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
         if method == "apps.connections.open":
@@ -154,6 +223,28 @@ class WebApiStub:
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": self.socket_url}
         return {"ok": False, "error": "unknown_method"}
+
+    def _read(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel")
+        limit = int(body.get("limit") or 100)
+        with_metadata = str(body.get("include_all_metadata")).lower() in ("1", "true")
+        with self._lock:
+            if method == "conversations.history":
+                found = [m for m in reversed(self.messages) if m["channel"] == channel
+                         and m["thread_ts"] in (None, m["ts"])]
+            else:
+                ts = body.get("ts")
+                found = [m for m in self.messages if m["channel"] == channel
+                         and (m["ts"] == ts or m["thread_ts"] == ts)]
+            shown = []
+            for m in found[:limit]:
+                message = {"type": "message", "bot_id": AUTH_TEST["bot_id"], "text": m["text"], "ts": m["ts"]}
+                if m["thread_ts"]:
+                    message["thread_ts"] = m["thread_ts"]
+                if with_metadata and m["metadata"]:
+                    message["metadata"] = m["metadata"]
+                shown.append(message)
+        return {"ok": True, "messages": shown, "has_more": len(found) > limit}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         stub = self
@@ -176,7 +267,28 @@ class WebApiStub:
                     return
                 method = path.removeprefix("/api/")
                 stub._record(Call(method, body, token))
-                self._send(json.dumps(stub._answer(method, body)).encode(), "application/json; charset=utf-8")
+                failure = stub._next_failure(method)
+                if failure is not None and not failure.drop:
+                    self._fail(failure)
+                    return
+                answer = json.dumps(stub._answer(method, body)).encode()
+                if failure is not None:  # the work is done, the answer is lost
+                    self.close_connection = True
+                    return
+                self._send(answer, "application/json; charset=utf-8")
+
+            def _fail(self, failure: Failure) -> None:
+                if failure.status == 429:
+                    data, content_type = json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json"
+                else:
+                    data, content_type = f"HTTP {failure.status}".encode(), "text/plain"
+                self.send_response(failure.status)
+                if failure.retry_after is not None:
+                    self.send_header("Retry-After", f"{failure.retry_after:g}")
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send(self, data: bytes, content_type: str) -> None:
                 self.send_response(200)
@@ -189,6 +301,16 @@ class WebApiStub:
                 pass
 
         return Handler
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON argument as sent: a dict or list in a JSON body, a string in a form."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+"""The daily digest's figures: what happened in the last 24 hours, and who is stuck."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from core.artists import Artist, Opportunity, StageStay
+from core.db import UnitOfWork, utcnow
+
+
+@dataclass
+class Digest:
+    day: dt.date
+    new_artists: list[str] = field(default_factory=list)
+    moves: int = 0
+    deals_won: int = 0
+    won_value: dict[str, Decimal] = field(default_factory=dict)
+    stuck: list[str] = field(default_factory=list)
+    stuck_total: int = 0
+
+
+def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | None = None) -> Digest:
+    now = now or utcnow()
+    since = now - dt.timedelta(days=1)
+    s = uow.session
+    d = Digest(day)
+    d.new_artists = list(s.scalars(select(Artist.name).where(Artist.created_at >= since).order_by(Artist.id)))
+    # A move is a stay that began in the window and is not the artist's first.
+    first = select(func.min(StageStay.id)).group_by(StageStay.artist_id).scalar_subquery()
+    d.moves = s.scalar(select(func.count()).select_from(StageStay)
+                       .where(StageStay.entered_at >= since, StageStay.id.not_in(first))) or 0
+    for currency, n, total in s.execute(
+        select(Opportunity.currency, func.count(), func.sum(Opportunity.value))
+        .where(Opportunity.status == "won", Opportunity.closed_at >= since).group_by(Opportunity.currency)
+    ):
+        d.deals_won += n
+        d.won_value[currency] = Decimal(total)
+    stuck = (Artist.archived_at.is_(None), Artist.stage_entered_at < now - dt.timedelta(days=stuck_days))
+    d.stuck_total = s.scalar(select(func.count()).select_from(Artist).where(*stuck)) or 0
+    d.stuck = list(s.scalars(select(Artist.name).where(*stuck).order_by(Artist.stage_entered_at).limit(5)))
+    return d

@@ -1,0 +1,55 @@
+"""The words of notifications: a domain event (or a reminder, a digest) as a platform-neutral
+``Message``. Kept with the handlers because it is presentation, like a reply."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from core.digest import Digest
+from core.i18n import _, money
+from core.notifier import Action, Message
+
+
+def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
+    """One line for an event; ``who`` is the name of the member who caused it."""
+    name = p.get("name") or f"#{p.get('artist_id')}"
+    show = (Action(_("Show card"), "cmd.run", f"/artist show #{p['artist_id']}"),) if p.get("artist_id") else ()
+    if event_type == "artist.created":
+        text = _("{who} added {name} to {pipeline} at {stage}.", who=who, name=name, pipeline=p["pipeline"].upper(), stage=p["stage"])
+    elif event_type == "artist.stage_changed":
+        text = _("{who} moved {name} from {before} to {after}.", who=who, name=name,
+                 before=f"{p['from_stage']} ({p['from_pipeline'].upper()})", after=f"{p['stage']} ({p['pipeline'].upper()})")
+        if p.get("reason"):
+            text += " " + _("Reason: {reason}", reason=p["reason"])
+    elif event_type == "interaction.logged":
+        text = _("{who} logged a {kind} with artist #{id}.", who=who, kind=p["kind"], id=p["artist_id"])
+    elif event_type == "deal.created":
+        text = _("{who} opened a deal of {value} for artist #{id}.", who=who, value=money(Decimal(p["value"]), p["currency"]), id=p["artist_id"])
+    elif event_type in ("deal.won", "deal.lost"):
+        text = _("Deal #{deal} ({value}) for artist #{id} is {status}.", deal=p["deal_id"], id=p["artist_id"],
+                 value=money(Decimal(p["value"]), p["currency"]), status=_(event_type.split(".")[1]))
+    elif event_type == "artist.archived":
+        text = _("{who} archived artist #{id}.", who=who, id=p["artist_id"])
+    elif event_type == "artist.restored":
+        text = _("{who} restored artist #{id}.", who=who, id=p["artist_id"])
+    elif event_type == "artist.updated":
+        text = _("{who} updated artist #{id}: {fields}.", who=who, id=p["artist_id"], fields=", ".join(p.get("fields", [])))
+    else:
+        text = _("{event} by {who}.", event=event_type, who=who)
+    return Message(text=text, actions=show)
+
+
+def reminder(text: str, who: str) -> Message:
+    return Message(title=_("Reminder from {who}", who=who), text=text)
+
+
+def digest(d: Digest) -> Message:
+    lines = [
+        _("New artists: {n}", n=len(d.new_artists)) + (f" ({', '.join(d.new_artists[:10])})" if d.new_artists else ""),
+        _("Stage moves: {n}", n=d.moves),
+        _("Deals won: {n}", n=d.deals_won) + (f" ({' + '.join(money(v, c) for c, v in sorted(d.won_value.items()))})" if d.deals_won else ""),
+        _("Stuck artists: {n}", n=d.stuck_total) + (f" ({', '.join(d.stuck[:5])})" if d.stuck else ""),
+    ]
+    return Message(title=_("Daily digest for {day}", day=d.day.isoformat()), text="\n".join(lines),
+                   actions=(Action(_("Pipeline"), "cmd.run", "/pipeline"),))

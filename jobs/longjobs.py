@@ -1,0 +1,131 @@
+"""Long jobs started from chat: progress shown by editing one message, failure reported in its
+thread with a Retry button, the outcome kept in ``job_runs``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, select
+
+from core.artists import Artist, StageDuration, StageStay
+from core.db import UnitOfWork, utcnow
+from core.i18n import _, ngettext, number, use_language
+from core.notifier import Action, DeliveryError, Message
+from core.notify import JobRun
+from core.team import Member
+from jobs.runtime import Runtime, current
+
+log = logging.getLogger("mona.jobs")
+
+Progress = Callable[[int, int], None]
+
+
+def create_run(uow: UnitOfWork, actor: Member, *, kind: str, platform: str, channel_id: str | None) -> JobRun:
+    run = JobRun(kind=kind, started_by_id=actor.id, platform=platform, channel_id=channel_id, args={})
+    uow.session.add(run)
+    uow.session.flush()
+    return run
+
+
+def rebuild_stage_durations(uow: UnitOfWork, progress: Progress, *, batch: int = 500) -> str:
+    """Recompute the stage-duration histogram from the whole stage history, artist by artist."""
+    s = uow.session
+    total = s.scalar(select(func.count()).select_from(Artist)) or 0
+    histogram: dict[tuple[str, str, int], int] = defaultdict(int)
+    done, last_id = 0, 0
+    progress(0, total)
+    while True:
+        ids = list(s.scalars(select(Artist.id).where(Artist.id > last_id).order_by(Artist.id).limit(batch)))
+        if not ids:
+            break
+        for pipeline, stage, entered, left in s.execute(
+            select(StageStay.pipeline, StageStay.stage, StageStay.entered_at, StageStay.left_at)
+            .where(StageStay.artist_id.in_(ids), StageStay.left_at.is_not(None))
+        ):
+            if left is not None:
+                histogram[pipeline, stage, max(0, (left - entered).days)] += 1
+        done += len(ids)
+        last_id = ids[-1]
+        progress(done, total)
+    s.execute(delete(StageDuration))
+    s.add_all(StageDuration(pipeline=p, stage=st, days=d, stays=n) for (p, st, d), n in histogram.items())
+    return ngettext("Rebuilt the stage statistics of {n} artist from {stays} finished stays.",
+                    "Rebuilt the stage statistics of {n} artists from {stays} finished stays.", total,
+                    stays=number(sum(histogram.values())))
+
+
+KINDS: dict[str, Callable[[UnitOfWork, Progress], str]] = {"rebuild_stats": rebuild_stage_durations}
+
+
+class _Reporter:
+    """Posts the progress message once, then edits it at most once a second."""
+
+    def __init__(self, rt: Runtime, run: JobRun) -> None:
+        self.rt, self.run = rt, run
+        self.notifier = rt.notifiers.get(run.platform)
+        self.last = 0.0
+
+    def _target(self) -> str | None:
+        return self.run.channel_id
+
+    def show(self, message: Message, *, force: bool = False) -> None:
+        if self.notifier is None or self._target() is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        try:
+            if self.run.progress_ref is None:
+                self.run.progress_ref = self.notifier.send(self._target() or "", message, key=f"jobrun:{self.run.id}:progress")
+            else:
+                self.notifier.update(self.run.progress_ref, message)
+        except DeliveryError as e:  # progress is best effort; the outcome is kept in job_runs
+            log.warning("job run %s: could not show progress: %s", self.run.id, e.reason)
+
+    def fail(self, error: str) -> None:
+        if self.notifier is None or self._target() is None:
+            return
+        message = Message(title=_("Job {id} failed", id=self.run.id), text=error,
+                          actions=(Action(_("Retry"), "jobrun.retry", str(self.run.id)),), thread=self.run.progress_ref)
+        try:
+            self.notifier.send(self._target() or "", message, key=f"jobrun:{self.run.id}:failed:{self.run.done}")
+        except DeliveryError as e:
+            log.warning("job run %s: could not report its failure: %s", self.run.id, e.reason)
+
+
+def run_job(run_id: int) -> str:
+    rt = current()
+    with use_language(rt.settings.lang), rt.db.uow() as uow:
+        found = uow.session.get(JobRun, run_id)
+        if found is None or found.status != "queued":
+            return "skipped"
+        run = found
+        run.status, run.error = "running", None
+        uow.commit()
+        reporter = _Reporter(rt, run)
+        title = _("Job {id}: {kind}", id=run.id, kind=run.kind)
+
+        def progress(done: int, total: int) -> None:
+            run.done, run.total = done, total
+            reporter.show(Message(title=title, text=_("{done} / {total}…", done=number(done), total=number(total))),
+                          force=done in (0, total))
+
+        try:
+            result = KINDS[run.kind](uow, progress)
+        except Exception as e:  # reported to the person who started it, with a Retry button
+            uow.rollback()
+            log.exception("job run %s failed", run_id)
+            run = uow.session.get(JobRun, run_id, populate_existing=True) or run
+            run.status, run.error, run.finished_at = "failed", f"{type(e).__name__}: {e}"[:1000], utcnow()
+            uow.commit()
+            reporter.run = run
+            reporter.fail(run.error)
+            return "failed"
+        run.status, run.result, run.finished_at = "done", result, utcnow()
+        uow.commit()
+        reporter.show(Message(title=title, text=result), force=True)
+        return "done"

@@ -1,0 +1,49 @@
+"""RQ tasks: thin functions that load a row, call the core, and record the outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from core import notify
+from core.notifier import PermanentFailure, RetryLater
+from jobs.queue import QueueUnavailable
+from jobs.runtime import current
+
+log = logging.getLogger("mona.jobs")
+
+
+def deliver(delivery_id: int) -> str:
+    """Post one delivery, at most once per key: claim it with a lease, send, record the result."""
+    rt = current()
+    with rt.db.uow() as uow:
+        d = notify.claim(uow, delivery_id, lease=rt.lease)
+        uow.commit()
+        if d is None:
+            return "skipped"
+        notifier = rt.notifiers.get(d.platform)
+        if notifier is None:
+            notify.mark_dead(uow, d, f"no {d.platform} connection is configured")
+            uow.commit()
+            return "dead"
+        try:
+            ref = notifier.send(d.target, d.message, key=d.key, possibly_sent=d.uncertain)
+        except RetryLater as e:
+            delay = notify.mark_retry(uow, d, e.reason, e.retry_after)
+            if delay is not None:
+                d.enqueued_at = d.next_attempt_at  # a job is scheduled for then
+            uow.commit()
+            if delay is not None:
+                try:
+                    rt.queue.enqueue(deliver, delivery_id, queue="high", delay=delay)
+                except QueueUnavailable:
+                    log.warning("could not schedule the retry of delivery %s; the ticker will", delivery_id)
+            log.info("delivery %s: %s; retry in %s s", delivery_id, e.reason, delay)
+            return "retry" if delay is not None else "dead"
+        except PermanentFailure as e:
+            notify.mark_dead(uow, d, e.reason)
+            uow.commit()
+            log.warning("delivery %s failed for good: %s", delivery_id, e.reason)
+            return "dead"
+        notify.mark_sent(uow, d, ref)
+        uow.commit()
+        return "sent"

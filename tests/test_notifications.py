@@ -1,0 +1,288 @@
+"""Notifications, reminders, the digest and long jobs, in-process (the embedded default) on
+PostgreSQL, through the console adapter. The real RQ path is in tests/test_jobs_rq.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.notify_console import ConsoleNotifier
+from core.artists import StageDuration
+from core.notifier import Message, PermanentFailure, RetryLater
+from core.notify import Delivery, DigestRun, JobRun, NotificationRule, Reminder
+from jobs import longjobs, tasks
+from jobs.ticker import digest_once
+
+
+@pytest.fixture
+def out(mona) -> io.StringIO:
+    buf = io.StringIO()
+    mona.runtime.notifiers["console"] = ConsoleNotifier(buf)
+    return buf
+
+
+def deliveries(mona) -> list[Delivery]:
+    with mona.db.uow() as uow:
+        return list(uow.session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_routing_an_event_to_a_channel_delivers_it_once(bot, mona, out):
+    r = bot.run("/mona notify add artist.stage_changed #crm")
+    assert r.text == "Rule 1: artist.stage_changed now goes to #crm."
+    bot.run("/artist add Alex")
+    moved = bot.run("/artist move Alex Check-up --reason first call")
+    assert moved.footer == "Notification queued for #crm."
+    mona.run_pending_jobs()
+    mona.run_pending_jobs()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("[#crm]")]
+    assert lines == ["[#crm] Lina moved Alex from Prospection (MONA) to Check-up (MONA). Reason: first call"]
+    [d] = deliveries(mona)
+    assert (d.status, d.attempts, d.ref) == ("sent", 1, "console:1")
+
+
+def test_events_without_a_rule_are_relayed_but_deliver_nothing(bot, mona, out):
+    r = bot.run("/artist add Alex")
+    assert r.footer is None
+    mona.run_pending_jobs()
+    assert out.getvalue() == "" and deliveries(mona) == []
+
+
+def test_routing_rules_are_listed_and_removed(bot, mona):
+    bot.run("/mona notify add deal.won #wins")
+    bot.run("/mona notify add digest #daily")
+    listed = bot.run("/mona notify list")
+    assert "1. deal.won → #wins (console)" in listed.text and "2. digest → #daily (console)" in listed.text
+    removed = bot.click(listed, "Remove 1")
+    assert removed.text.startswith("Removed rule 1")
+    assert "No notification rule has the id 9" in bot.run("/mona notify remove 9").text
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    ("/mona notify add artist.moved #crm", "Unknown event artist.moved. Events:"),
+    ("/mona notify add artist.stage_changd #crm", "Did you mean artist.stage_changed?"),
+    ("/mona notify add artist.created crm", "crm is not a channel; write #channel."),
+    ("/mona notify add artist.created", "Something is missing."),
+])
+def test_bad_routing_rules_are_refused_and_nothing_is_stored(bot, mona, command, message):
+    r = bot.run(command)
+    assert r.error and message in r.text
+    with mona.db.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(NotificationRule)) == 0
+
+
+def test_a_duplicate_rule_is_refused(bot):
+    bot.run("/mona notify add deal.won #wins")
+    assert "deal.won already goes to #wins (rule 1)." in bot.run("/mona notify add deal.won #wins").text
+
+
+def test_a_viewer_cannot_route_notifications(bot):
+    viewer = bot.as_user("U9", "Vic")
+    assert "Your role is viewer" in viewer.run("/mona notify add deal.won #wins").text
+
+
+def test_the_owner_rule_writes_to_the_owner_and_failures_land_in_the_dead_letter_list(bot, mona, out):
+    from bot.console import ConsoleBot
+
+    ConsoleBot(mona.dispatcher, user_id="USLACK", user_name="Sam", platform="slack").run("/mona whoami")
+    bot.run("/mona notify add artist.created owner")
+    bot.run("/artist add Nova")  # owned by Lina, who has no chat identity: nobody to write to
+    bot.run("/artist add Alex --owner @Sam")  # owned by Sam, known on Slack
+    mona.run_pending_jobs()
+    [d] = deliveries(mona)
+    assert (d.platform, d.target, d.status) == ("slack", "user:USLACK", "dead")
+    assert d.last_error == "no slack connection is configured"
+    jobs = bot.run("/mona jobs")
+    text = jobs.plain_text()
+    assert "Failed: 1" in text and "no slack connection is configured" in text
+    again = bot.click(jobs, "Retry 1")
+    assert again.text == "Delivery 1 is queued again."
+    assert deliveries(mona)[0].status == "pending"
+
+
+class FlakyNotifier:
+    """A notifier at the edge that fails as told, then posts."""
+
+    platform = "console"
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.posted: list[tuple[str, str, bool]] = []
+
+    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.posted.append((target, key, possibly_sent))
+        return f"flaky:{len(self.posted)}"
+
+    def update(self, ref: str, message: Message) -> None:
+        pass
+
+
+def _one_delivery(bot, mona) -> int:
+    bot.run("/mona notify add artist.created #crm")
+    bot.run("/artist add Alex")
+    from jobs.ticker import relay_once
+
+    relay_once(mona.runtime)
+    return deliveries(mona)[0].id
+
+
+def test_a_rate_limited_delivery_waits_the_time_asked_then_posts_once(bot, mona):
+    flaky = FlakyNotifier(RetryLater("ratelimited", retry_after=30))
+    mona.runtime.notifiers["console"] = flaky
+    delivery_id = _one_delivery(bot, mona)
+    assert tasks.deliver(delivery_id) == "retry"
+    d = deliveries(mona)[0]
+    assert d.status == "pending" and d.last_error == "ratelimited"
+    assert 28 <= (d.next_attempt_at - dt.datetime.now(dt.UTC)).total_seconds() <= 31
+    assert tasks.deliver(delivery_id) == "skipped"  # not due yet
+    with mona.db.uow() as uow:
+        uow.session.execute(update(Delivery).values(next_attempt_at=func.now()))
+        uow.commit()
+    assert tasks.deliver(delivery_id) == "sent"
+    assert tasks.deliver(delivery_id) == "skipped"
+    assert flaky.posted == [("crm", "event:1:rule:1", False)]
+
+
+def test_a_permanent_failure_goes_to_the_dead_letter_list_without_retrying(bot, mona):
+    mona.runtime.notifiers["console"] = FlakyNotifier(PermanentFailure("channel_not_found: no such channel"))
+    delivery_id = _one_delivery(bot, mona)
+    assert tasks.deliver(delivery_id) == "dead"
+    assert tasks.deliver(delivery_id) == "skipped"
+    assert "channel_not_found: no such channel" in bot.run("/mona jobs").plain_text()
+
+
+def test_passing_failures_back_off_then_give_up(bot, mona):
+    mona.runtime.notifiers["console"] = FlakyNotifier(*[RetryLater("HTTP 503")] * 20)
+    delivery_id = _one_delivery(bot, mona)
+    delays = []
+    for _ in range(8):
+        with mona.db.uow() as uow:
+            uow.session.execute(update(Delivery).values(next_attempt_at=func.now()))
+            uow.commit()
+        tasks.deliver(delivery_id)
+        d = deliveries(mona)[0]
+        if d.status == "pending":
+            delays.append(round((d.next_attempt_at - dt.datetime.now(dt.UTC)).total_seconds()))
+    assert delays[:4] == [2, 4, 8, 16]
+    d = deliveries(mona)[0]
+    assert d.status == "dead" and d.last_error == "gave up after 8 attempts: HTTP 503"
+
+
+def test_a_worker_that_died_mid_send_is_replaced_and_the_retry_checks_before_posting(bot, mona):
+    flaky = FlakyNotifier()
+    mona.runtime.notifiers["console"] = flaky
+    _one_delivery(bot, mona)
+    with mona.db.uow() as uow:  # a worker claimed it, then died: the lease ran out
+        uow.session.execute(update(Delivery).values(status="in_flight", attempts=1,
+                                                    lease_until=func.now() - dt.timedelta(seconds=1)))
+        uow.commit()
+    mona.run_pending_jobs()
+    assert flaky.posted == [("crm", "event:1:rule:1", True)]  # possibly_sent: look before posting
+    assert deliveries(mona)[0].status == "sent"
+
+
+def test_reminders_are_kept_until_due_then_posted(bot, mona, out):
+    r = bot.run("/remind me in 2h call Alex about the EP")
+    assert r.text.startswith("I will remind you on ") and r.text.endswith("(Europe/Paris): call Alex about the EP")
+    bot.run("/remind #crm tomorrow 9:00 weekly sync")
+    mona.run_pending_jobs()
+    assert out.getvalue() == ""
+    assert "call Alex about the EP" in bot.run("/remind list").text
+    with mona.db.uow() as uow:
+        uow.session.execute(update(Reminder).where(Reminder.id == 1).values(due_at=func.now()))
+        uow.commit()
+    mona.run_pending_jobs()
+    assert out.getvalue() == "[@local] Reminder from Lina — call Alex about the EP\n"
+    with mona.db.uow() as uow:
+        assert [r.status for r in uow.session.scalars(select(Reminder).order_by(Reminder.id))] == ["sent", "scheduled"]
+
+
+def test_a_reminder_can_be_cancelled(bot, mona):
+    r = bot.run("/remind me in 1h stretch")
+    assert bot.click(r, "Cancel").text == "Cancelled reminder 1."
+    assert "You have no reminder to come." in bot.run("/remind list").text
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    ("/remind me yesterday 9:00 call", "is in the past"),
+    ("/remind me whenever you like call", "I cannot read a time at the start of"),
+    ("/remind me 2028-06-01 call", "more than a year away"),
+    ("/remind @ghost in 2h call", "No team member is called @ghost"),
+    ("/remind crm in 2h call", "crm is not a channel"),
+])
+def test_bad_reminders_are_refused_and_nothing_is_stored(bot, mona, command, message):
+    r = bot.run(command)
+    assert r.error and message in r.text
+    with mona.db.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Reminder)) == 0
+
+
+def test_the_digest_goes_out_once_a_day_after_its_hour(bot, mona, out):
+    bot.run("/mona notify add digest #daily")
+    bot.run("/artist add Alex")
+    bot.run("/artist move Alex next")
+    bot.run("/artist deal Alex 1500 Tour")
+    bot.click(bot.run("/artist deal Alex 500 Merch"), "Won")
+    early = dt.datetime(2026, 11, 25, 7, 0, tzinfo=dt.UTC)  # 08:00 in Paris, before 09:00
+    assert digest_once(mona.runtime, now=early) is False
+    from zoneinfo import ZoneInfo
+
+    paris = dt.datetime.now(ZoneInfo("Europe/Paris"))
+    late = max(paris, paris.replace(hour=10, minute=0)).astimezone(dt.UTC)  # today, after 09:00 in Paris
+    assert digest_once(mona.runtime, now=late) is True
+    assert digest_once(mona.runtime, now=late + dt.timedelta(minutes=30)) is False
+    mona.run_pending_jobs()
+    text = out.getvalue()
+    assert text.count("Daily digest for") == 1
+    assert "New artists: 1 (Alex)" in text and "Stage moves: 1" in text and "Deals won: 1 (€500.00)" in text
+    with mona.db.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(DigestRun)) == 1
+
+
+def test_the_digest_can_be_previewed(bot):
+    bot.run("/artist add Alex")
+    assert "New artists: 1 (Alex)" in bot.run("/mona digest").plain_text()
+
+
+def test_a_long_job_shows_progress_then_its_result(bot, mona, out):
+    for name in ("A", "B", "C"):
+        bot.run(f"/artist add {name}")
+        bot.run(f"/artist move {name} next")
+    with mona.db.uow() as uow:  # the histogram was lost
+        uow.session.execute(StageDuration.__table__.delete())
+        uow.commit()
+    r = bot.run("/mona rebuild-stats")
+    assert r.text == "Started job 1; its progress will show in this channel."
+    mona.run_pending_jobs()
+    printed = out.getvalue()
+    assert "[#console] Job 1: rebuild_stats — 0 / 3…" in printed
+    assert "Rebuilt the stage statistics of 3 artists from 3 finished stays." in printed
+    with mona.db.uow() as uow:
+        assert uow.session.scalar(select(func.sum(StageDuration.stays))) == 3
+        assert uow.session.get(JobRun, 1).status == "done"
+
+
+def test_a_failed_long_job_reports_in_its_thread_with_a_retry_button(bot, mona, out, monkeypatch):
+    calls = []
+
+    def broken(uow, progress):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return "fine now"
+
+    monkeypatch.setitem(longjobs.KINDS, "rebuild_stats", broken)
+    bot.run("/mona rebuild-stats")
+    mona.run_pending_jobs()
+    printed = out.getvalue()
+    assert "Job 1 failed — RuntimeError: disk full" in printed and "[Retry]" in printed
+    jobs = bot.run("/mona jobs")
+    assert "1. rebuild_stats · failed" in jobs.plain_text()
+    again = bot.click(jobs, "Retry job 1")
+    assert again.text == "Job 1 started again."
+    mona.run_pending_jobs()
+    assert "fine now" in out.getvalue()
