@@ -1,19 +1,26 @@
-"""``mona``: run the bot (console, Slack Socket Mode or Slack HTTP, from the environment),
+"""``mona``: run the bot (console, Slack Socket Mode or Slack HTTP, Discord, from the environment),
 ``mona exec "/artist add …"`` for scripts, ``mona db upgrade``."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.config import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Mona
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mona", description="The MONA x SPARK ops bot.")
     sub = parser.add_subparsers(dest="cmd")
-    sub.add_parser("run", help="run the bot (the default): Slack if its tokens are set, else the console")
+    sub.add_parser("run", help="run the bot (the default): Slack and/or Discord if their tokens are set, else the console")
     ex = sub.add_parser("exec", help="run one command as the console user and print the reply")
     ex.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "/artist add Alex --genre pop"')
     wk = sub.add_parser("worker", help="run an RQ worker (queues high, default, low, with the scheduler) and the relay")
@@ -32,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import bootstrap, configure_logging
 
     # The console shows replies on the terminal: only problems go to its log unless asked.
-    quiet = args.cmd in ("exec", "db") or settings.slack_mode is None
+    quiet = args.cmd in ("exec", "db") or (settings.slack_mode is None and not settings.discord_token)
     configure_logging("WARNING" if quiet and "MONA_LOG_LEVEL" not in os.environ else settings.log_level)
 
     if args.cmd == "db":
@@ -64,20 +71,33 @@ def main(argv: list[str] | None = None) -> int:
         Ticker(mona.runtime).run_forever()
         return 0
     mode = settings.slack_mode
-    if mode is None:
+    if mode is None and not settings.discord_token:
         where = "SQLite file " + settings.database_url.removeprefix("sqlite:///") if settings.embedded_database else "PostgreSQL"
-        print(f"No Slack tokens set: starting the console on {where}.", file=sys.stderr)
+        print(f"No Slack or Discord tokens set: starting the console on {where}.", file=sys.stderr)
         mona.start_background()
         repl(ConsoleBot(mona.dispatcher))
         return 0
     mona.start_background()
-    from bot import slack
+    if mode is not None:
+        from bot import slack
 
-    if mode == "socket":
-        slack.run_socket_mode(mona)
-    else:
-        slack.serve_http(mona)
+        serve = slack.run_socket_mode if mode == "socket" else slack.serve_http
+        if not settings.discord_token:
+            serve(mona)
+            return 0
+        # Both: Slack (blocking, synchronous) on a thread, Discord's event loop on the main thread.
+        threading.Thread(target=_run_slack, args=(serve, mona), name="slack", daemon=True).start()
+    from bot.discord import run_discord
+
+    run_discord(mona)
     return 0
+
+
+def _run_slack(serve: Callable[[Mona], None], mona: Mona) -> None:
+    try:
+        serve(mona)
+    except Exception:
+        logging.getLogger("mona.slack").exception("the Slack connection stopped; Discord goes on")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "mona"
 
 
+def _ids(name: str, text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in parts if not p.isdigit()]
+    if bad:
+        raise ValueError(f"{name} must be comma-separated numeric ids, not {', '.join(map(repr, bad))}")
+    return tuple(int(p) for p in parts)
+
+
 def _hour(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 23:
         raise ValueError(f"MONA_DIGEST_HOUR must be an hour from 0 to 23, not {text!r}")
@@ -40,6 +48,9 @@ class Settings:
     slack_api_url: str | None = None
     discord_token: str | None = field(default=None, repr=False)
     discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    #: Servers to register the slash commands in (at once); empty: globally.
+    discord_guild_ids: tuple[int, ...] = ()
     digest_hour: int = 9
     delivery_lease_seconds: float = 60.0
     requeue_after_seconds: float = 30.0
@@ -89,6 +100,8 @@ class Settings:
             slack_api_url=env.get("SLACK_API_URL") or None,
             discord_token=env.get("DISCORD_TOKEN") or None,
             discord_api_url=env.get("DISCORD_API_URL") or "https://discord.com/api/v10",
+            discord_gateway_url=env.get("DISCORD_GATEWAY_URL") or "wss://gateway.discord.gg/",
+            discord_guild_ids=_ids("DISCORD_GUILD_IDS", env.get("DISCORD_GUILD_IDS") or ""),
             digest_hour=_hour(env.get("MONA_DIGEST_HOUR") or "9"),
             delivery_lease_seconds=float(env.get("MONA_DELIVERY_LEASE_SECONDS") or 60),
             requeue_after_seconds=float(env.get("MONA_REQUEUE_AFTER_SECONDS") or 30),

@@ -115,13 +115,16 @@ class UnitOfWork:
 
     def __exit__(self, *exc: object) -> None:
         # close() rolls back whatever was not committed and detaches loaded objects intact.
+        self.session.info.clear()
         self.session.close()
 
     def commit(self) -> None:
         self.session.commit()
+        self.session.info.clear()
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.session.info.clear()
 
 
 class Database:

@@ -184,20 +184,25 @@ def add_delivery(uow: UnitOfWork, *, key: str, platform: str, target: str, messa
 
 
 def claim(uow: UnitOfWork, delivery_id: int, *, lease: dt.timedelta) -> Delivery | None:
-    """Take a delivery for one attempt, atomically; None if it is sent, dead, not due, or leased."""
+    """Take a delivery for one attempt, atomically; None if it is sent, dead, not due, or leased.
+
+    A delivery whose attempts are used up (its workers kept dying mid-send) is marked dead."""
     now = utcnow()
-    result: Any = uow.session.execute(
+    claimed = uow.session.scalars(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.next_attempt_at <= now,
                or_(Delivery.status == "pending", and_(Delivery.status == "in_flight", Delivery.lease_until < now)))
         .values(status="in_flight", attempts=Delivery.attempts + 1, lease_until=now + lease,
                 # A lease that ran out means an attempt may have posted before dying.
                 uncertain=or_(Delivery.uncertain, Delivery.status == "in_flight"))
-        .execution_options(synchronize_session=False)
-    )
-    if not result.rowcount:
+        .returning(Delivery)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if claimed is not None and claimed.attempts > MAX_ATTEMPTS:
+        mark_dead(uow, claimed, _("gave up after {n} attempts: {reason}", n=claimed.attempts - 1,
+                                  reason=claimed.last_error or _("its worker stopped during each attempt")))
         return None
-    return uow.session.get(Delivery, delivery_id, populate_existing=True)
+    return claimed
 
 
 def mark_sent(uow: UnitOfWork, delivery: Delivery, ref: str) -> None:

@@ -32,6 +32,9 @@ EVENT_TYPES = frozenset(
 )
 
 
+RECORDED = "mona.outbox.recorded"
+
+
 class OutboxEvent(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "relayed_at", "id"),)
@@ -48,3 +51,10 @@ def record(uow: UnitOfWork, type_: str, **payload: Any) -> None:
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
     uow.session.add(OutboxEvent(type=type_, payload=payload))
+    # Remembered per transaction, so the command's reply can say where it will be announced.
+    uow.session.info.setdefault(RECORDED, set()).add(type_)
+
+
+def recorded_types(uow: UnitOfWork) -> set[str]:
+    """The event types recorded in the current transaction so far."""
+    return set(uow.session.info.get(RECORDED, ()))

@@ -198,9 +198,9 @@ class Dispatcher:
         """Say where the events this command recorded will be announced (they go out after commit,
         through the outbox, whether or not the queue is reachable right now)."""
         from core.notify import NotificationRule
-        from core.outbox import OutboxEvent
+        from core.outbox import recorded_types
 
-        types = {o.type for o in uow.session.new if isinstance(o, OutboxEvent)}
+        types = recorded_types(uow)
         if not types:
             return reply
         labels = sorted(set(uow.session.scalars(select(NotificationRule.label).where(NotificationRule.event_type.in_(types)))))

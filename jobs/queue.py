@@ -19,6 +19,9 @@ from typing import Any, Protocol
 log = logging.getLogger("mona.jobs")
 
 QUEUES = ("high", "default", "low")
+#: Jobs still waiting to run. A "started" job is not counted: the sweep only asks again for a
+#: delivery whose lease ran out, i.e. whose worker died while the job was started.
+_LIVE = {"queued", "scheduled", "deferred"}
 
 
 class QueueUnavailable(Exception):
@@ -26,7 +29,14 @@ class QueueUnavailable(Exception):
 
 
 class JobQueue(Protocol):
-    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0) -> None: ...
+    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0,
+                job_id: str | None = None) -> None: ...
+
+    def enqueue_many(self, fn: Callable[..., Any], calls: list[tuple[str, tuple[Any, ...]]], *,
+                     queue: str = "default") -> None:
+        """Enqueue ``fn(*args)`` for each ``(job_id, args)``, skipping ids whose job is still
+        waiting or running (so a sweep never piles up duplicates)."""
+        ...
 
     def sizes(self) -> dict[str, int] | None:
         """Jobs waiting per queue, or None when that cannot be known."""
@@ -44,7 +54,8 @@ class RedisQueue:
         self.redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self.queues = {name: Queue(name, connection=self.redis) for name in QUEUES}
 
-    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0) -> None:
+    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0,
+                job_id: str | None = None) -> None:
         from redis.exceptions import RedisError
         from rq import Retry
 
@@ -52,9 +63,31 @@ class RedisQueue:
         retry = Retry(max=3, interval=[5, 30, 120])
         try:
             if delay > 0:
-                q.enqueue_in(dt.timedelta(seconds=delay), fn, *args, retry=retry)
+                q.enqueue_in(dt.timedelta(seconds=delay), fn, *args, retry=retry, job_id=job_id)
             else:
-                q.enqueue(fn, *args, retry=retry)
+                q.enqueue(fn, *args, retry=retry, job_id=job_id)
+        except RedisError as e:
+            raise QueueUnavailable(str(e)) from e
+
+    def enqueue_many(self, fn: Callable[..., Any], calls: list[tuple[str, tuple[Any, ...]]], *,
+                     queue: str = "default") -> None:
+        from redis.exceptions import RedisError
+        from rq import Queue, Retry
+        from rq.job import Job
+
+        if not calls:
+            return
+        q = self.queues[queue]
+        try:
+            existing = Job.fetch_many([job_id for job_id, _ in calls], connection=self.redis)
+            live = {job.id for job in existing if job is not None and job.get_status(refresh=False) in _LIVE}
+            retry = Retry(max=3, interval=[5, 30, 120])
+            todo = [Queue.prepare_data(fn, args=args, job_id=job_id, retry=retry) for job_id, args in calls
+                    if job_id not in live]
+            if todo:
+                with self.redis.pipeline() as pipe:
+                    q.enqueue_many(todo, pipeline=pipe)
+                    pipe.execute()
         except RedisError as e:
             raise QueueUnavailable(str(e)) from e
 
@@ -72,16 +105,27 @@ class LocalQueue:
     called (scripts and tests). Same job functions as on RQ."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
+        self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...], str | None]] = []
+        self._pending: set[str] = set()
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0) -> None:
+    def enqueue(self, fn: Callable[..., Any], *args: Any, queue: str = "default", delay: float = 0.0,
+                job_id: str | None = None) -> None:
         with self._cv:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), fn, args))
+            if job_id is not None:
+                if job_id in self._pending:
+                    return
+                self._pending.add(job_id)
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), fn, args, job_id))
             self._cv.notify()
+
+    def enqueue_many(self, fn: Callable[..., Any], calls: list[tuple[str, tuple[Any, ...]]], *,
+                     queue: str = "default") -> None:
+        for job_id, args in calls:
+            self.enqueue(fn, *args, queue=queue, job_id=job_id)
 
     def sizes(self) -> dict[str, int] | None:
         with self._cv:
@@ -90,7 +134,8 @@ class LocalQueue:
     def _pop_due(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
         with self._cv:
             if self._heap and self._heap[0][0] <= time.monotonic():
-                _due, _n, fn, args = heapq.heappop(self._heap)
+                _due, _n, fn, args, job_id = heapq.heappop(self._heap)
+                self._pending.discard(job_id or "")
                 return fn, args
             return None
 

@@ -34,7 +34,8 @@ def deliver(delivery_id: int) -> str:
             uow.commit()
             if delay is not None:
                 try:
-                    rt.queue.enqueue(deliver, delivery_id, queue="high", delay=delay)
+                    rt.queue.enqueue(deliver, delivery_id, queue="high", delay=delay,
+                                     job_id=f"deliver-{delivery_id}-retry{d.attempts}")
                 except QueueUnavailable:
                     log.warning("could not schedule the retry of delivery %s; the ticker will", delivery_id)
             log.info("delivery %s: %s; retry in %s s", delivery_id, e.reason, delay)
@@ -44,6 +45,13 @@ def deliver(delivery_id: int) -> str:
             uow.commit()
             log.warning("delivery %s failed for good: %s", delivery_id, e.reason)
             return "dead"
+        except Exception as e:  # a bug or a payload that cannot be sent: counted like a passing failure
+            log.exception("delivery %s: unexpected error", delivery_id)
+            uow.rollback()
+            d = uow.session.get(notify.Delivery, delivery_id, populate_existing=True) or d
+            notify.mark_retry(uow, d, f"unexpected error: {e!r}", None)
+            uow.commit()
+            return "retry" if d.status == "pending" else "dead"
         notify.mark_sent(uow, d, ref)
         uow.commit()
         return "sent"

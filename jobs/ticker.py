@@ -39,17 +39,17 @@ RELAY_LOCK = 7_201_001  # pg advisory lock key of the relay
 
 
 def _enqueue(rt: Runtime, ids: list[int]) -> int:
-    """Enqueue deliver jobs; those that cannot be enqueued are left for the sweep."""
-    for n, delivery_id in enumerate(ids):
-        try:
-            rt.queue.enqueue(tasks.deliver, delivery_id, queue="high")
-        except QueueUnavailable as e:
-            log.warning("queue unavailable (%s); %d deliveries wait for the next sweep", e, len(ids) - n)
-            with rt.db.uow() as uow:
-                uow.session.execute(update(notify.Delivery).where(notify.Delivery.id.in_(ids[n:])).values(enqueued_at=None))
-                uow.commit()
-            return n
-    return len(ids)
+    """Enqueue deliver jobs (one job id per delivery, so a sweep adds no duplicate while one is
+    waiting); what cannot be enqueued is left for the next sweep."""
+    try:
+        rt.queue.enqueue_many(tasks.deliver, [(f"deliver-{i}", (i,)) for i in ids], queue="high")
+        return len(ids)
+    except QueueUnavailable as e:
+        log.warning("queue unavailable (%s); %d deliveries wait for the next sweep", e, len(ids))
+        with rt.db.uow() as uow:
+            uow.session.execute(update(notify.Delivery).where(notify.Delivery.id.in_(ids)).values(enqueued_at=None))
+            uow.commit()
+        return 0
 
 
 def relay_once(rt: Runtime, *, batch: int = 500) -> int:

@@ -4,8 +4,9 @@
   ``chat.postEphemeral``, ``chat.update``, ``conversations.open``, ``conversations.history``,
   ``conversations.replies``, ``apps.connections.open``) and ``response_url`` endpoints
   (``/response/<id>``); it records every call and keeps the messages posted, with their metadata.
-  A method can be made to answer ``ok: false``, an HTTP error (429 with ``Retry-After``, 500), or
-  to drop the connection after doing its work (a reply lost on the way back).
+  A method can be made to answer ``ok: false``, an HTTP error (429 with ``Retry-After``, 500), to
+  drop the connection after doing its work (a reply lost on the way back), or to hold its answer
+  for a while after doing its work (a slow Slack; time to kill the client mid-request).
 - ``WsgiServer``: serves a WSGI app (mona's ``wsgi_app``) with waitress on a free port.
 - ``SocketModeStub``: a websocket endpoint playing Slack's side of Socket Mode.
 - ``SlackRequests``: posts correctly signed slash commands and interactions built from the payload
@@ -29,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -79,25 +80,29 @@ class Failure:
 @dataclass(frozen=True)
 class Call:
     """One request the stub received: ``method`` is the API method (``chat.postMessage``) or
-    ``response/<id>`` for a response_url; ``token`` is the bearer token it carried."""
+    ``response/<id>`` for a response_url; ``token`` is the bearer token it carried; ``at`` is when
+    it arrived (``time.time()``)."""
 
     method: str
     body: dict[str, Any]
     token: str | None
+    at: float = field(default_factory=time.time, compare=False)
 
 
 class WebApiStub:
     """Slack's Web API on 127.0.0.1. ``errors[method] = "code"`` makes a method answer
     ``{"ok": false, "error": code}``; ``fail`` and ``drop_response`` make it fail at the HTTP
-    level; ``socket_url`` is what ``apps.connections.open`` hands out. ``messages`` are the
-    messages posted (``channel``, ``ts``, ``text``, ``blocks``, ``metadata``, ``thread_ts``), which
-    ``conversations.history`` and ``conversations.replies`` serve back, newest first and oldest
-    first as Slack does, with their metadata only when ``include_all_metadata`` is asked."""
+    level, ``hold`` makes it answer late; ``socket_url`` is what ``apps.connections.open`` hands
+    out. ``messages`` are the messages posted (``channel``, ``ts``, ``text``, ``blocks``,
+    ``metadata``, ``thread_ts``), which ``conversations.history`` and ``conversations.replies``
+    serve back, newest first and oldest first as Slack does, with their metadata only when
+    ``include_all_metadata`` is asked."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.errors: dict[str, str] = {}
         self.failures: dict[str, list[Failure]] = {}
+        self.holds: dict[str, list[float]] = {}
         self.messages: list[dict[str, Any]] = []
         self.socket_url: str | None = None
         self._ts = 0
@@ -146,9 +151,31 @@ class WebApiStub:
         with self._lock:
             self.failures.setdefault(method, []).extend([Failure(drop=True)] * times)
 
+    def hold(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method`` (a posted message is recorded at once), then
+        wait ``seconds`` before answering; a client gone meanwhile gets nothing."""
+        with self._lock:
+            self.holds.setdefault(method, []).extend([seconds] * times)
+
     def messages_in(self, channel: str) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(m) for m in self.messages if m["channel"] == channel]
+
+    def wait_messages(self, channel: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The messages of ``channel`` once there are at least ``count`` of them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(found := [dict(m) for m in self.messages if m["channel"] == channel]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{len(found)} of {count} messages in {channel} after {timeout}s")
+                self._changed.wait(left)
+            return found
+
+    def _next_hold(self, method: str) -> float:
+        with self._lock:
+            queued = self.holds.get(method)
+            return queued.pop(0) if queued else 0.0
 
     def _next_failure(self, method: str) -> Failure | None:
         with self._lock:
@@ -193,12 +220,13 @@ class WebApiStub:
             return {"ok": True, "view": {**(view or {}), "id": "V0MONA0001"}}
         if method == "chat.postMessage":
             channel = body.get("channel")
-            with self._lock:
+            with self._changed:
                 self._ts += 1
                 ts = f"{int(time.time())}.{self._ts:06d}"
                 message = {"channel": channel, "ts": ts, "text": body.get("text"), "blocks": _decoded(body.get("blocks")),
                            "metadata": _decoded(body.get("metadata")), "thread_ts": body.get("thread_ts")}
                 self.messages.append(message)
+                self._changed.notify_all()
             return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"text": body.get("text"), "blocks": body.get("blocks")}}
         if method == "chat.update":
@@ -275,7 +303,13 @@ class WebApiStub:
                 if failure is not None:  # the work is done, the answer is lost
                     self.close_connection = True
                     return
-                self._send(answer, "application/json; charset=utf-8")
+                held = stub._next_hold(method)
+                if held:
+                    time.sleep(held)
+                try:
+                    self._send(answer, "application/json; charset=utf-8")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away while the answer was held
 
             def _fail(self, failure: Failure) -> None:
                 if failure.status == 429:
