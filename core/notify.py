@@ -10,7 +10,8 @@ a crash mid-send asks the notifier to look for the message first (``uncertain``)
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rapidfuzz import process
@@ -171,16 +172,30 @@ def payload(message: Message) -> dict[str, Any]:
     return asdict(message)
 
 
-def add_delivery(uow: UnitOfWork, *, key: str, platform: str, target: str, message: Message,
-                 event_id: int | None = None, job_run_id: int | None = None) -> Delivery | None:
-    """A new delivery, or None if one with this key exists already (the key makes it idempotent)."""
-    if uow.session.scalar(select(Delivery.id).where(Delivery.key == key)) is not None:
-        return None
-    d = Delivery(key=key, platform=platform, target=target, payload=payload(message), event_id=event_id,
-                 job_run_id=job_run_id, next_attempt_at=utcnow())
-    uow.session.add(d)
-    uow.session.flush()
-    return d
+@dataclass(frozen=True)
+class NewDelivery:
+    key: str
+    platform: str
+    target: str
+    message: Message
+    event_id: int | None = None
+    job_run_id: int | None = None
+
+
+def add_deliveries(uow: UnitOfWork, new: Sequence[NewDelivery]) -> list[int]:
+    """Insert deliveries in one statement, marked as enqueued now; returns the ids of those that
+    were new (a key already present is skipped: the key makes a delivery idempotent)."""
+    if not new:
+        return []
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if uow.session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    rows = [{"key": n.key, "platform": n.platform, "target": n.target, "payload": payload(n.message),
+             "event_id": n.event_id, "job_run_id": n.job_run_id, "status": "pending", "attempts": 0,
+             "uncertain": False, "next_attempt_at": now, "enqueued_at": now, "created_at": now} for n in new]
+    stmt = dialect.insert(Delivery).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(Delivery.id)
+    return sorted(uow.session.scalars(stmt, execution_options={"populate_existing": True}).all())
 
 
 def claim(uow: UnitOfWork, delivery_id: int, *, lease: dt.timedelta) -> Delivery | None:

@@ -12,6 +12,15 @@ from jobs.runtime import current
 log = logging.getLogger("mona.jobs")
 
 
+def deliver_many(delivery_ids: list[int]) -> dict[str, int]:
+    """Deliver several, one after the other, each on its own terms (claim, send, record)."""
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        outcome = deliver(delivery_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 def deliver(delivery_id: int) -> str:
     """Post one delivery, at most once per key: claim it with a lease, send, record the result."""
     rt = current()

@@ -36,13 +36,21 @@ from jobs.runtime import Runtime
 
 log = logging.getLogger("mona.ticker")
 RELAY_LOCK = 7_201_001  # pg advisory lock key of the relay
+#: Deliveries handed to one job: RQ's own cost per job (a few ms) is shared by them, and a
+#: delivery still has its own claim, lease and result, so a worker dying mid-batch loses none.
+DELIVERIES_PER_JOB = 20
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def _enqueue(rt: Runtime, ids: list[int]) -> int:
     """Enqueue deliver jobs (one job id per delivery, so a sweep adds no duplicate while one is
     waiting); what cannot be enqueued is left for the next sweep."""
     try:
-        rt.queue.enqueue_many(tasks.deliver, [(f"deliver-{i}", (i,)) for i in ids], queue="high")
+        rt.queue.enqueue_many(tasks.deliver_many, [(f"deliver-{chunk[0]}-{chunk[-1]}", (chunk,))
+                                                   for chunk in _chunks(ids, DELIVERIES_PER_JOB)], queue="high")
         return len(ids)
     except QueueUnavailable as e:
         log.warning("queue unavailable (%s); %d deliveries wait for the next sweep", e, len(ids))
@@ -53,40 +61,39 @@ def _enqueue(rt: Runtime, ids: list[int]) -> int:
 
 
 def relay_once(rt: Runtime, *, batch: int = 500) -> int:
-    """Turn committed outbox events into deliveries; returns how many events were relayed."""
+    """Turn committed outbox events into deliveries; returns how many events were relayed.
+
+    A fixed number of statements per batch of events, whatever its size."""
     with rt.db.uow() as uow:
         s = uow.session
         postgres = s.get_bind().dialect.name == "postgresql"
         if postgres and not s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}):
             return 0  # another relay is at work
-        events = list(s.scalars(select(OutboxEvent).where(OutboxEvent.relayed_at.is_(None))
-                                .order_by(OutboxEvent.id).limit(batch)))
+        events = s.execute(select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload)
+                           .where(OutboxEvent.relayed_at.is_(None)).order_by(OutboxEvent.id).limit(batch)).all()
         if not events:
             return 0
         routes: dict[str, list[NotificationRule]] = defaultdict(list)
         for rule in s.scalars(select(NotificationRule).where(NotificationRule.event_type.in_({e.type for e in events}))):
             routes[rule.event_type].append(rule)
-        names = dict(s.execute(select(Member.id, Member.display_name).where(
-            Member.id.in_({e.payload.get("by") for e in events if e.payload.get("by")}))).all())
-        owners = dict(s.execute(select(Artist.id, Artist.owner_id).where(
-            Artist.id.in_({e.payload.get("artist_id") for e in events if routes.get(e.type)})) ).all())
-        created: list[int] = []
-        now = utcnow()
-        for e in events:
-            for rule in routes.get(e.type, []):
-                platform, target = rule.platform, rule.target
-                if target == OWNER:
-                    identity = notify.owner_identity(uow, owners.get(e.payload.get("artist_id", 0)))
-                    if identity is None:
-                        continue  # the owner has no chat identity to write to
-                    platform, target = identity.platform, f"user:{identity.external_id}"
-                message = notifications.describe(e.type, e.payload, names.get(e.payload.get("by", 0), "?"))
-                d = notify.add_delivery(uow, key=f"event:{e.id}:rule:{rule.id}", platform=platform, target=target,
-                                        message=message, event_id=e.id)
-                if d is not None:
-                    d.enqueued_at = now
-                    created.append(d.id)
-            e.relayed_at = now
+        new: list[notify.NewDelivery] = []
+        if routes:
+            names = dict(s.execute(select(Member.id, Member.display_name).where(
+                Member.id.in_({e.payload.get("by") for e in events if e.payload.get("by")}))).all())
+            owners = dict(s.execute(select(Artist.id, Artist.owner_id).where(
+                Artist.id.in_({e.payload.get("artist_id") for e in events if routes.get(e.type)}))).all())
+            for e in events:
+                for rule in routes.get(e.type, []):
+                    platform, target = rule.platform, rule.target
+                    if target == OWNER:
+                        identity = notify.owner_identity(uow, owners.get(e.payload.get("artist_id", 0)))
+                        if identity is None:
+                            continue  # the owner has no chat identity to write to
+                        platform, target = identity.platform, f"user:{identity.external_id}"
+                    message = notifications.describe(e.type, e.payload, names.get(e.payload.get("by", 0), "?"))
+                    new.append(notify.NewDelivery(f"event:{e.id}:rule:{rule.id}", platform, target, message, event_id=e.id))
+        created = notify.add_deliveries(uow, new)
+        s.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(relayed_at=utcnow()))
         uow.commit()
     _enqueue(rt, created)
     return len(events)
@@ -107,14 +114,12 @@ def reminders_once(rt: Runtime) -> int:
         due = list(uow.session.scalars(q))
         names = dict(uow.session.execute(select(Member.id, Member.display_name).where(
             Member.id.in_({r.created_by_id for r in due}))).all())
-        created = []
         for r in due:
-            d = notify.add_delivery(uow, key=f"reminder:{r.id}", platform=r.platform, target=r.target,
-                                    message=notifications.reminder(r.text, names.get(r.created_by_id or 0, "?")))
             r.status = "sent"
-            if d is not None:
-                d.enqueued_at = utcnow()
-                created.append(d.id)
+        created = notify.add_deliveries(uow, [
+            notify.NewDelivery(f"reminder:{r.id}", r.platform, r.target,
+                               notifications.reminder(r.text, names.get(r.created_by_id or 0, "?")))
+            for r in due])
         uow.commit()
     return _enqueue(rt, created)
 
@@ -136,13 +141,9 @@ def digest_once(rt: Runtime, *, now: dt.datetime | None = None) -> bool:
         except IntegrityError:
             return False
         message = notifications.digest(digests.daily(uow, day, stuck_days=rt.settings.stuck_days, now=now))
-        created = []
-        for rule in targets:
-            d = notify.add_delivery(uow, key=f"digest:{day.isoformat()}:rule:{rule.id}", platform=rule.platform,
-                                    target=rule.target, message=message)
-            if d is not None:
-                d.enqueued_at = now
-                created.append(d.id)
+        created = notify.add_deliveries(uow, [
+            notify.NewDelivery(f"digest:{day.isoformat()}:rule:{rule.id}", rule.platform, rule.target, message)
+            for rule in targets])
         uow.commit()
     _enqueue(rt, created)
     return True
