@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest bench lock clean messages
+.PHONY: run test lint typecheck pytest bench bench-foundation bench-jobs bench-moderation bench-marketplace lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,20 @@ test: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+# Benchmarks print figures and ratios (never asserted in tests); `make bench` runs them all.
+bench: bench-foundation bench-jobs bench-moderation bench-marketplace
+
+bench-foundation: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_foundation.py
+
+bench-jobs: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_jobs.py
+
+bench-moderation: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_moderation.py
+
+bench-marketplace: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_marketplace.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

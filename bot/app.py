@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import handlers  # noqa: F401  (registers every command)
 from core.config import Settings
 from core.db import Database
+from handlers.moderation import Guard
 from handlers.registry import Dispatcher
 from jobs import runtime as job_runtime
 from jobs.queue import JobQueue, LocalQueue
@@ -23,6 +24,7 @@ class Mona:
     db: Database
     dispatcher: Dispatcher
     runtime: job_runtime.Runtime
+    guard: Guard
 
     def start_background(self) -> Ticker | None:
         """Embedded mode (no ``REDIS_URL``): run jobs and the ticker in this process."""
@@ -67,4 +69,5 @@ def bootstrap(settings: Settings, *, migrate: bool = True, db: Database | None =
         db.upgrade()
     rt = job_runtime.build(settings, db=db, queue=queue)
     job_runtime.configure(rt)
-    return Mona(settings, db, Dispatcher(db, settings, jobs=RuntimeJobs(rt)), rt)
+    guard = Guard(db, settings)
+    return Mona(settings, db, Dispatcher(db, settings, jobs=RuntimeJobs(rt), guard=guard), rt, guard)

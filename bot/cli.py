@@ -1,9 +1,11 @@
-"""``mona``: run the bot (console, Slack Socket Mode or Slack HTTP, Discord, from the environment),
-``mona exec "/artist add …"`` for scripts, ``mona db upgrade``."""
+"""``mona``: run the bot (console, Slack Socket Mode or Slack HTTP, Discord, Twitch, from the
+environment), ``mona exec "/artist add …"`` for scripts, ``mona db upgrade``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mona", description="The MONA x SPARK ops bot.")
     sub = parser.add_subparsers(dest="cmd")
-    sub.add_parser("run", help="run the bot (the default): Slack and/or Discord if their tokens are set, else the console")
+    sub.add_parser("run", help="run the bot (the default): Slack, Discord and/or Twitch if their settings are set, else the console")
     ex = sub.add_parser("exec", help="run one command as the console user and print the reply")
     ex.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "/artist add Alex --genre pop"')
     wk = sub.add_parser("worker", help="run an RQ worker (queues high, default, low, with the scheduler) and the relay")
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import bootstrap, configure_logging
 
     # The console shows replies on the terminal: only problems go to its log unless asked.
-    quiet = args.cmd in ("exec", "db") or (settings.slack_mode is None and not settings.discord_token)
+    chat = bool(settings.discord_token) or settings.twitch_enabled
+    quiet = args.cmd in ("exec", "db") or (settings.slack_mode is None and not chat)
     configure_logging("WARNING" if quiet and "MONA_LOG_LEVEL" not in os.environ else settings.log_level)
 
     if args.cmd == "db":
@@ -71,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         Ticker(mona.runtime).run_forever()
         return 0
     mode = settings.slack_mode
-    if mode is None and not settings.discord_token:
+    if mode is None and not chat:
         where = "SQLite file " + settings.database_url.removeprefix("sqlite:///") if settings.embedded_database else "PostgreSQL"
-        print(f"No Slack or Discord tokens set: starting the console on {where}.", file=sys.stderr)
+        print(f"No Slack, Discord or Twitch settings: starting the console on {where}.", file=sys.stderr)
         mona.start_background()
         repl(ConsoleBot(mona.dispatcher))
         return 0
@@ -82,14 +85,26 @@ def main(argv: list[str] | None = None) -> int:
         from bot import slack
 
         serve = slack.run_socket_mode if mode == "socket" else slack.serve_http
-        if not settings.discord_token:
+        if not chat:
             serve(mona)
             return 0
-        # Both: Slack (blocking, synchronous) on a thread, Discord's event loop on the main thread.
+        # Slack (blocking, synchronous) on a thread; Discord and Twitch on the main thread's event loop.
         threading.Thread(target=_run_slack, args=(serve, mona), name="slack", daemon=True).start()
-    from bot.discord import run_discord
+    if settings.discord_token and settings.twitch_enabled:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_discord_and_twitch(mona))
+    elif settings.discord_token:
+        from bot.discord import run_discord
 
-    run_discord(mona)
+        run_discord(mona)
+    else:
+        from bot.twitch import TwitchConnectError, run_twitch
+
+        try:
+            run_twitch(mona)
+        except TwitchConnectError as e:
+            print(f"mona: {e}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -97,7 +112,33 @@ def _run_slack(serve: Callable[[Mona], None], mona: Mona) -> None:
     try:
         serve(mona)
     except Exception:
-        logging.getLogger("mona.slack").exception("the Slack connection stopped; Discord goes on")
+        logging.getLogger("mona.slack").exception("the Slack connection stopped; the other platforms go on")
+
+
+async def _serve_discord_and_twitch(mona: Mona) -> None:
+    """Discord and Twitch on one event loop. Twitch stopping (a refused token, say) is logged and
+    leaves Discord running; Discord stopping stops both."""
+    from bot import discord as discord_adapter
+    from bot.twitch import serve_twitch
+
+    settings = mona.settings
+    assert settings.discord_token is not None
+
+    async def twitch() -> None:
+        try:
+            await serve_twitch(mona)
+        except Exception:
+            logging.getLogger("mona.twitch").exception("the Twitch connection stopped; Discord goes on")
+
+    twitch_task = asyncio.create_task(twitch(), name="twitch")
+    discord_adapter.point_at(settings.discord_api_url, settings.discord_gateway_url)
+    try:
+        async with discord_adapter.MonaDiscord(mona, guard=mona.guard) as client:
+            await client.start(settings.discord_token)
+    finally:
+        twitch_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await twitch_task
 
 
 if __name__ == "__main__":

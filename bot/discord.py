@@ -121,8 +121,15 @@ class MonaDiscord(discord.Client):
 
     def _invocation(self, interaction: Interaction, **kw: Any) -> Invocation:
         user = interaction.user
+        guild = interaction.guild
+        # People named in the command's options who moderate this server: moderation spares them.
+        protected = frozenset(
+            str(v.id) for _name, v in (interaction.namespace if interaction.type == discord.InteractionType.application_command else [])
+            if isinstance(v, discord.Member) and (v.guild_permissions.moderate_members or v.guild_permissions.manage_messages
+                                                  or (guild is not None and guild.owner_id == v.id)))
         return Invocation(platform=PLATFORM, user_id=str(user.id), user_name=user.display_name,
-                          channel_id=str(interaction.channel_id) if interaction.channel_id else None, **kw)
+                          channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+                          community=str(guild.id) if guild else None, protected_ids=protected, **kw)
 
     async def _dispatch(self, inv: Invocation) -> Reply:
         return await asyncio.to_thread(self.mona.dispatcher.dispatch, inv)
@@ -286,4 +293,4 @@ def run_discord(mona: Mona, guard: ChatGuard | None = None) -> None:
     if not settings.discord_token:
         raise ValueError("DISCORD_TOKEN is required to connect to Discord")
     point_at(settings.discord_api_url, settings.discord_gateway_url)
-    MonaDiscord(mona, guard=guard).run(settings.discord_token, log_handler=None)
+    MonaDiscord(mona, guard=guard or mona.guard).run(settings.discord_token, log_handler=None)

@@ -33,6 +33,26 @@ def _hour(text: str) -> int:
     return int(text)
 
 
+#: Twitch settings mona needs together: with any of them set, all of them.
+_TWITCH_REQUIRED = ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "TWITCH_BOT_ID", "TWITCH_REFRESH_TOKEN",
+                    "TWITCH_CHANNEL_ID")
+
+
+def _twitch(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The Twitch settings, checked: all required ones or none; user ids numeric."""
+    values = {name: (env.get(name) or "").strip() or None for name in _TWITCH_REQUIRED}
+    values["TWITCH_BOT_TOKEN"] = (env.get("TWITCH_BOT_TOKEN") or "").strip() or None
+    values["TWITCH_BROADCASTER_REFRESH_TOKEN"] = (env.get("TWITCH_BROADCASTER_REFRESH_TOKEN") or "").strip() or None
+    given = [n for n in _TWITCH_REQUIRED if values[n]]
+    if given and len(given) < len(_TWITCH_REQUIRED):
+        missing = ", ".join(n for n in _TWITCH_REQUIRED if not values[n])
+        raise ValueError(f"Twitch needs {missing} as well (see the README, Connecting a Twitch channel)")
+    for name in ("TWITCH_BOT_ID", "TWITCH_CHANNEL_ID"):
+        if values[name] and not (values[name] or "").isdigit():
+            raise ValueError(f"{name} must be a numeric Twitch user id, not {values[name]!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -51,6 +71,21 @@ class Settings:
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     #: Servers to register the slash commands in (at once); empty: globally.
     discord_guild_ids: tuple[int, ...] = ()
+    #: Twitch: the application (client id and secret), the bot account (its user id and tokens) and
+    #: the broadcaster whose chat it joins. All or none of the required ones (see ``from_env``).
+    twitch_client_id: str | None = None
+    twitch_client_secret: str | None = field(default=None, repr=False)
+    twitch_bot_id: str | None = None
+    twitch_bot_token: str | None = field(default=None, repr=False)
+    twitch_refresh_token: str | None = field(default=None, repr=False)
+    twitch_channel_id: str | None = None
+    #: Optional: the broadcaster's refresh token (scope moderation:read), to ask Twitch who moderates.
+    twitch_broadcaster_refresh_token: str | None = field(default=None, repr=False)
+    twitch_api_url: str = "https://api.twitch.tv/helix/"
+    twitch_auth_url: str = "https://id.twitch.tv/"
+    twitch_eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    #: What ``!socials`` answers in Twitch chat.
+    socials: str = ""
     digest_hour: int = 9
     delivery_lease_seconds: float = 60.0
     requeue_after_seconds: float = 30.0
@@ -71,6 +106,10 @@ class Settings:
             return "http"
         return None
 
+    @property
+    def twitch_enabled(self) -> bool:
+        return bool(self.twitch_client_id)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -86,6 +125,7 @@ class Settings:
         if lang not in LANGUAGES:
             raise ValueError(f"MONA_LANG must be one of {', '.join(LANGUAGES)}, not {lang!r}")
         admins = frozenset(a.strip() for a in (env.get("MONA_ADMINS") or "").split(",") if a.strip())
+        twitch = _twitch(env)
         return cls(
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
@@ -102,6 +142,17 @@ class Settings:
             discord_api_url=env.get("DISCORD_API_URL") or "https://discord.com/api/v10",
             discord_gateway_url=env.get("DISCORD_GATEWAY_URL") or "wss://gateway.discord.gg/",
             discord_guild_ids=_ids("DISCORD_GUILD_IDS", env.get("DISCORD_GUILD_IDS") or ""),
+            twitch_client_id=twitch["TWITCH_CLIENT_ID"],
+            twitch_client_secret=twitch["TWITCH_CLIENT_SECRET"],
+            twitch_bot_id=twitch["TWITCH_BOT_ID"],
+            twitch_bot_token=twitch["TWITCH_BOT_TOKEN"],
+            twitch_refresh_token=twitch["TWITCH_REFRESH_TOKEN"],
+            twitch_channel_id=twitch["TWITCH_CHANNEL_ID"],
+            twitch_broadcaster_refresh_token=twitch["TWITCH_BROADCASTER_REFRESH_TOKEN"],
+            twitch_api_url=env.get("TWITCH_API_URL") or "https://api.twitch.tv/helix/",
+            twitch_auth_url=env.get("TWITCH_AUTH_URL") or "https://id.twitch.tv/",
+            twitch_eventsub_url=env.get("TWITCH_EVENTSUB_URL") or "wss://eventsub.wss.twitch.tv/ws",
+            socials=(env.get("MONA_SOCIALS") or "").strip(),
             digest_hour=_hour(env.get("MONA_DIGEST_HOUR") or "9"),
             delivery_lease_seconds=float(env.get("MONA_DELIVERY_LEASE_SECONDS") or 60),
             requeue_after_seconds=float(env.get("MONA_REQUEUE_AFTER_SECONDS") or 30),

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from core import marketplace
 from core.artists import Artist, Opportunity, StageStay
 from core.db import UnitOfWork, utcnow
 
@@ -21,6 +22,8 @@ class Digest:
     won_value: dict[str, Decimal] = field(default_factory=dict)
     stuck: list[str] = field(default_factory=list)
     stuck_total: int = 0
+    overdue: list[str] = field(default_factory=list)
+    overdue_total: int = 0
 
 
 def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | None = None) -> Digest:
@@ -42,4 +45,5 @@ def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | 
     stuck = (Artist.archived_at.is_(None), Artist.stage_entered_at < now - dt.timedelta(days=stuck_days))
     d.stuck_total = s.scalar(select(func.count()).select_from(Artist).where(*stuck)) or 0
     d.stuck = list(s.scalars(select(Artist.name).where(*stuck).order_by(Artist.stage_entered_at).limit(5)))
+    d.overdue_total, d.overdue = marketplace.overdue(uow, day)
     return d

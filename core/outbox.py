@@ -28,6 +28,14 @@ EVENT_TYPES = frozenset(
         "deal.won",
         "deal.lost",
         "member.role_changed",
+        "request.created",
+        "request.assigned",
+        "request.accepted",
+        "request.in_progress",
+        "request.delivered",
+        "request.closed",
+        "request.declined",
+        "request.cancelled",
     }
 )
 

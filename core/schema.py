@@ -1,6 +1,7 @@
 """Imports every module that declares tables, so ``Base.metadata`` is complete (Alembic, tests)."""
 
-from core import artists, notify, outbox, team  # noqa: F401
+from core import artists, marketplace, notify, outbox, team  # noqa: F401
 from core.db import Base
+from core.moderation import store  # noqa: F401
 
 metadata = Base.metadata

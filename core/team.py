@@ -41,6 +41,9 @@ class Permission(enum.StrEnum):
     MANAGE_NOTIFICATIONS = "manage_notifications"
     REMIND = "remind"
     RUN_MAINTENANCE = "run_maintenance"
+    MODERATE = "moderate"
+    REQUEST_SERVICES = "request_services"
+    MANAGE_BLOCKS = "manage_blocks"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -50,6 +53,9 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_NOTIFICATIONS: frozenset({Role.ADMIN, Role.MANAGER}),
     Permission.REMIND: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER, Role.MODERATOR}),
     Permission.RUN_MAINTENANCE: frozenset({Role.ADMIN}),
+    Permission.MODERATE: frozenset({Role.ADMIN, Role.MANAGER, Role.MODERATOR}),
+    Permission.REQUEST_SERVICES: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER}),
+    Permission.MANAGE_BLOCKS: frozenset({Role.ADMIN, Role.MANAGER}),
 }
 
 
@@ -155,8 +161,15 @@ def member_for_mention(uow: UnitOfWork, *, platform: str, external_id: str | Non
     raise InvalidInput(_("Several team members are called @{name}; mention them instead.", name=name))
 
 
-def check(member: Member, permission: Permission, *, admins_configured: bool) -> None:
+#: Platform roles (Twitch badges, Discord moderators) that may moderate whatever their mona role.
+PLATFORM_MODERATORS = frozenset({"broadcaster", "moderator"})
+
+
+def check(member: Member, permission: Permission, *, admins_configured: bool,
+          platform_roles: frozenset[str] = frozenset()) -> None:
     if Role(member.role) in GRANTS[permission]:
+        return
+    if permission == Permission.MODERATE and platform_roles & PLATFORM_MODERATORS:
         return
     allowed = ", ".join(sorted(r.value for r in GRANTS[permission]))
     message = _("You need one of these roles for that: {roles}. Your role is {role}.", roles=allowed, role=member.role)

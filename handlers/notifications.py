@@ -13,6 +13,8 @@ from core.notifier import Action, Message
 
 def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
     """One line for an event; ``who`` is the name of the member who caused it."""
+    if event_type.startswith("request."):
+        return _request(event_type, p, who)
     name = p.get("name") or f"#{p.get('artist_id')}"
     show = (Action(_("Show card"), "cmd.run", f"/artist show #{p['artist_id']}"),) if p.get("artist_id") else ()
     if event_type == "artist.created":
@@ -40,6 +42,35 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
     return Message(text=text, actions=show)
 
 
+def _request(event_type: str, p: dict[str, Any], who: str) -> Message:
+    """Marketplace events: a new request carries Accept / Decline / Assign buttons for the block's
+    channel; a move or an assignment says who did it, from where to where."""
+    rid, block, name = p["request_id"], p["block"], p.get("name") or f"#{p.get('artist_id')}"
+    show = Action(_("Show request"), "cmd.run", f"/market request {rid}")
+    if event_type == "request.created":
+        text = _("{who} opened request #{id} for {name}: {block}.", who=who, id=rid, name=name, block=block)
+        extras = []
+        if p.get("budget"):
+            extras.append(_("Budget: {budget}", budget=money(Decimal(p["budget"]), "EUR")))
+        if p.get("due"):
+            extras.append(_("Due: {date}", date=p["due"]))
+        if extras:
+            text += " " + " · ".join(extras)
+        text += "\n" + _("Brief: {brief}", brief=p.get("brief", ""))
+        return Message(title=_("New request #{id} · {block}", id=rid, block=block), text=text, actions=(
+            Action(_("Accept"), "market.move", f"{rid}:accepted"), Action(_("Decline"), "market.move", f"{rid}:declined"),
+            Action(_("Assign…"), "market.assign_form", str(rid)), show))
+    if event_type == "request.assigned":
+        text = _("{who} assigned request #{id} ({block}, {name}) to {assignee}.", who=who, id=rid, block=block,
+                 name=name, assignee=p.get("assignee", "?"))
+    else:
+        text = _("{who} moved request #{id} ({block}, {name}) from {before} to {after}.", who=who, id=rid, block=block,
+                 name=name, before=p.get("from_status", "?"), after=p["status"])
+        if p.get("note"):
+            text += " " + _("Note: {note}", note=p["note"])
+    return Message(text=text, actions=(show,))
+
+
 def reminder(text: str, who: str) -> Message:
     return Message(title=_("Reminder from {who}", who=who), text=text)
 
@@ -50,6 +81,7 @@ def digest(d: Digest) -> Message:
         _("Stage moves: {n}", n=d.moves),
         _("Deals won: {n}", n=d.deals_won) + (f" ({' + '.join(money(v, c) for c, v in sorted(d.won_value.items()))})" if d.deals_won else ""),
         _("Stuck artists: {n}", n=d.stuck_total) + (f" ({', '.join(d.stuck[:5])})" if d.stuck else ""),
+        _("Overdue requests: {n}", n=d.overdue_total) + (f" ({', '.join(d.overdue[:5])})" if d.overdue else ""),
     ]
     return Message(title=_("Daily digest for {day}", day=d.day.isoformat()), text="\n".join(lines),
                    actions=(Action(_("Pipeline"), "cmd.run", "/pipeline"),))

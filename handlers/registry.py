@@ -50,6 +50,7 @@ class Context:
     settings: Settings
     invocation: Invocation
     jobs: Jobs | None = None
+    guard: Any = None  # handlers.moderation.Guard when chat moderation runs in this process
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def defer(self, fn: Callable[[], None]) -> None:
@@ -179,11 +180,12 @@ class Dispatcher:
     handler in one transaction, and turn every failure into a reply fit for the person."""
 
     def __init__(self, db: Database, settings: Settings, commands: Registry = registry, *,
-                 jobs: Jobs | None = None) -> None:
+                 jobs: Jobs | None = None, guard: Any = None) -> None:
         self.db = db
         self.settings = settings
         self.registry = commands
         self.jobs = jobs
+        self.guard = guard
 
     def dispatch(self, inv: Invocation) -> Reply:
         started = time.perf_counter()
@@ -223,7 +225,7 @@ class Dispatcher:
                                           admins=self.settings.admins)
                 if changed:
                     uow.commit()  # a first contact is kept even if the command then fails
-                ctx = Context(uow, actor, self.settings, inv, self.jobs)
+                ctx = Context(uow, actor, self.settings, inv, self.jobs, self.guard)
                 reply = self._route(ctx)
                 reply = self._announce_notifications(uow, reply)
                 uow.commit()
@@ -249,7 +251,8 @@ class Dispatcher:
         spec = table.get(inv.name)
         if spec is None:
             raise InvalidInput(_("That button is no longer supported; run the command again."))
-        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins))
+        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins),
+              platform_roles=ctx.invocation.platform_roles)
         if inv.kind == "action":
             return spec.fn(ctx, inv.value)
         return spec.fn(ctx, inv.values, inv.value)
@@ -258,7 +261,8 @@ class Dispatcher:
         check_command_text(text)
         tokens = tokenize(text)
         spec, rest = self.registry.find(tokens)
-        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins))
+        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins),
+              platform_roles=ctx.invocation.platform_roles)
         args = parse_args(rest, spec.flags, usage=spec.full_usage)
         n = len(args.positionals)
         if n < spec.min_args:

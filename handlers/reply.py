@@ -133,3 +133,11 @@ class Invocation:
     value: str = ""
     values: dict[str, str] = field(default_factory=dict)
     channel_id: str | None = None
+    #: The chat community it happened in, for moderation: a Discord guild id, a Twitch broadcaster id.
+    community: str | None = None
+    #: Platform user ids, among the people this invocation mentions, who are moderators or the
+    #: broadcaster there (the adapter knows; moderation refuses to act on them).
+    protected_ids: frozenset[str] = frozenset()
+    #: What the platform says this person is there: "broadcaster", "moderator", "vip", "subscriber".
+    #: Moderation commands accept the platform's moderators whatever their mona role.
+    platform_roles: frozenset[str] = frozenset()

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text, update
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from core import digest as digests
 from core import notify
 from core.artists import Artist
-from core.db import utcnow
+from core.db import UnitOfWork, utcnow
 from core.notify import DIGEST, OWNER, DigestRun, NotificationRule, Reminder
 from core.outbox import OutboxEvent
 from core.team import Member
@@ -39,6 +40,10 @@ RELAY_LOCK = 7_201_001  # pg advisory lock key of the relay
 #: Deliveries handed to one job: RQ's own cost per job (a few ms) is shared by them, and a
 #: delivery still has its own claim, lease and result, so a worker dying mid-batch loses none.
 DELIVERIES_PER_JOB = 20
+#: The payload key of the places an event is told besides the routing rules (see ``_extra_deliveries``).
+EXTRA_TARGETS = "notify"
+#: Where a member named by an event is written to, in order of preference.
+DM_PLATFORMS = ("slack", "discord", "console")
 
 
 def _chunks(ids: list[int], size: int) -> list[list[int]]:
@@ -77,12 +82,13 @@ def relay_once(rt: Runtime, *, batch: int = 500) -> int:
         for rule in s.scalars(select(NotificationRule).where(NotificationRule.event_type.in_({e.type for e in events}))):
             routes[rule.event_type].append(rule)
         new: list[notify.NewDelivery] = []
-        if routes:
+        if routes or any(e.payload.get(EXTRA_TARGETS) for e in events):
             names = dict(s.execute(select(Member.id, Member.display_name).where(
                 Member.id.in_({e.payload.get("by") for e in events if e.payload.get("by")}))).all())
             owners = dict(s.execute(select(Artist.id, Artist.owner_id).where(
                 Artist.id.in_({e.payload.get("artist_id") for e in events if routes.get(e.type)}))).all())
             for e in events:
+                told: set[tuple[str, str]] = set()
                 for rule in routes.get(e.type, []):
                     platform, target = rule.platform, rule.target
                     if target == OWNER:
@@ -92,11 +98,36 @@ def relay_once(rt: Runtime, *, batch: int = 500) -> int:
                         platform, target = identity.platform, f"user:{identity.external_id}"
                     message = notifications.describe(e.type, e.payload, names.get(e.payload.get("by", 0), "?"))
                     new.append(notify.NewDelivery(f"event:{e.id}:rule:{rule.id}", platform, target, message, event_id=e.id))
+                    told.add((platform, target))
+                new += _extra_deliveries(uow, e.id, e.type, e.payload, names, told)
         created = notify.add_deliveries(uow, new)
         s.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(relayed_at=utcnow()))
         uow.commit()
     _enqueue(rt, created)
     return len(events)
+
+
+def _extra_deliveries(uow: UnitOfWork, event_id: int, type_: str, payload: dict[str, Any], names: dict[int, str],
+                      told: set[tuple[str, str]]) -> list[notify.NewDelivery]:
+    """Deliveries to the places an event names itself (``payload["notify"]``: a channel as
+    ``{"platform", "target"}``, or a member, written to by DM through their identity), besides the
+    routing rules; a place already told by a rule is told once."""
+    out: list[notify.NewDelivery] = []
+    for spec in payload.get(EXTRA_TARGETS) or []:
+        if "member" in spec:
+            identity = notify.owner_identity(uow, spec["member"], DM_PLATFORMS)
+            if identity is None:
+                continue  # nobody to write to
+            platform, target = identity.platform, f"user:{identity.external_id}"
+        else:
+            platform, target = spec["platform"], spec["target"]
+        if (platform, target) in told:
+            continue
+        told.add((platform, target))
+        message = notifications.describe(type_, payload, names.get(payload.get("by", 0), "?"))
+        out.append(notify.NewDelivery(f"event:{event_id}:to:{platform}:{target}"[:200], platform, target, message,
+                                      event_id=event_id))
+    return out
 
 
 def sweep_once(rt: Runtime) -> int:

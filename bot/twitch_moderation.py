@@ -1,0 +1,228 @@
+"""Moderation on Twitch: chat messages as ``ChatEvent``s, who is who in the channel, and
+``ModAction``s carried out through Helix with the bot account's token.
+
+Both the ``ChatGuard``'s outcome for a message and the ``effects`` of a command's reply come here,
+so one code path deletes, warns, times out and bans. Twitch refusing (403: the bot is not a
+moderator of the channel or lacks a scope; 400: the user is a moderator or already banned) is
+logged and returned as a short line; it never stops the client. Twitch has no mod-log channel:
+``ModLogPost``s are logged (cases stay in the case log, which ``/mod cases`` shows everywhere).
+
+Error texts from Twitch are logged by their status and message only, never as the exception's
+text: twitchio puts the request URL in it, which holds the client secret for token requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import twitchio
+
+from bot.twitch_commands import chat_line
+from core.i18n import _, use_language
+from handlers.chat import ChatEvent, ModAction, ModLogPost
+
+PLATFORM = "twitch"
+DEFAULT_TIMEOUT_S = 600
+#: Twitch's longest timeout: two weeks.
+MAX_TIMEOUT_S = 1_209_600
+MAX_REASON = 500
+#: Badges that make someone a moderator of the channel (the broadcaster included).
+MODERATOR_BADGES = frozenset({"broadcaster", "moderator", "lead_moderator"})
+
+log = logging.getLogger("mona.twitch")
+
+
+def twitch_error(error: twitchio.HTTPException) -> str:
+    """What Twitch said, without the request (whose URL may hold secrets)."""
+    extra: Any = error.extra
+    message = extra.get("message") if isinstance(extra, dict) else None
+    return f"{error.status} {message or ''}".strip()
+
+
+def emote_spans(text: str, fragments: Sequence[tuple[str, str]]) -> tuple[tuple[int, int], ...]:
+    """Where the emote fragments (``(type, text)`` in message order) sit in ``text``, as Python
+    slices ``text[start:end]``."""
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for kind, piece in fragments:
+        start = text.find(piece, at) if piece else -1
+        if start < 0:
+            continue
+        if kind == "emote":
+            spans.append((start, start + len(piece)))
+        at = start + len(piece)
+    return tuple(spans)
+
+
+def platform_roles(badges: frozenset[str]) -> frozenset[str]:
+    """The badges as mona reads roles: a lead moderator is a moderator."""
+    return badges | {"moderator"} if "lead_moderator" in badges else badges
+
+
+def chat_event(message: twitchio.ChatMessage) -> ChatEvent:
+    """A chat message as the moderation side sees it."""
+    badges = platform_roles(frozenset(b.set_id for b in message.badges))
+    broadcaster = message.chatter.id == message.broadcaster.id or "broadcaster" in badges
+    if broadcaster:
+        badges |= {"broadcaster"}
+    fragments = [(f.type, f.text) for f in message.fragments]
+    return ChatEvent(
+        platform=PLATFORM, community=message.broadcaster.id, channel_id=message.broadcaster.id, message_id=message.id,
+        user_id=message.chatter.id, user_name=message.chatter.display_name or message.chatter.name or message.chatter.id,
+        text=message.text, roles=badges, is_moderator=broadcaster or bool(badges & MODERATOR_BADGES),
+        is_broadcaster=broadcaster, mention_count=sum(1 for f in message.fragments if f.type == "mention"),
+        emote_spans=emote_spans(message.text, fragments))
+
+
+@dataclass(frozen=True)
+class TwitchUser:
+    id: str
+    login: str
+    name: str
+
+
+class Directory:
+    """Who is who in the channel, with few Helix calls.
+
+    Logins → users: from chat (chatters and mentions seen) or Helix ``GET /users?login=``, kept
+    (at most ``size``). Moderators: Helix ``GET /moderation/moderators``, which Twitch answers only
+    with the broadcaster's own token (the bot is the broadcaster, or
+    ``TWITCH_BROADCASTER_REFRESH_TOKEN`` is set), kept ``ttl`` seconds; else the moderator badges
+    seen in chat this session. The broadcaster is always a moderator."""
+
+    def __init__(self, client: twitchio.Client, channel_id: str, *, ttl: float = 60.0, size: int = 5000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.channel_id = channel_id
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock
+        self._users: OrderedDict[str, TwitchUser] = OrderedDict()
+        self._badged: OrderedDict[str, bool] = OrderedDict()
+        self._moderators: tuple[float, frozenset[str]] | None = None
+        self._lock = asyncio.Lock()
+        self._refused = False
+
+    def _keep(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > self.size:
+            cache.popitem(last=False)
+
+    def saw(self, message: twitchio.ChatMessage, event: ChatEvent) -> None:
+        """Learn from a chat message: its author (and whether they wear a moderator badge now), and
+        the people it mentions."""
+        chatter = message.chatter
+        if chatter.name:
+            self._keep(self._users, chatter.name.lower(), TwitchUser(chatter.id, chatter.name.lower(), event.user_name))
+        self._keep(self._badged, event.user_id, event.is_moderator)
+        for fragment in message.fragments:
+            who = fragment.mention
+            if who is not None and who.name:
+                self._keep(self._users, who.name.lower(), TwitchUser(who.id, who.name.lower(), who.display_name or who.name))
+
+    async def user(self, login: str) -> TwitchUser | None:
+        """The Twitch user called ``login``, or ``None`` when there is none."""
+        login = login.lower()
+        if login in self._users:
+            return self._users[login]
+        found = await self.client.fetch_users(logins=[login])
+        if not found:
+            return None
+        user = TwitchUser(found[0].id, (found[0].name or login).lower(), found[0].display_name or login)
+        self._keep(self._users, login, user)
+        return user
+
+    async def is_moderator(self, user_id: str) -> bool:
+        if user_id == self.channel_id:
+            return True
+        moderators = await self._helix_moderators()
+        if moderators is not None:
+            return user_id in moderators
+        return self._badged.get(user_id, False)
+
+    async def _helix_moderators(self) -> frozenset[str] | None:
+        if self._refused or self.channel_id not in self.client.tokens:
+            return None
+        async with self._lock:
+            if self._moderators is not None and self._moderators[0] > self.clock():
+                return self._moderators[1]
+            broadcaster = self.client.create_partialuser(self.channel_id)
+            try:
+                ids = frozenset([u.id async for u in broadcaster.fetch_moderators(first=100)])
+            except twitchio.HTTPException as e:
+                log.warning("Twitch would not list the channel's moderators (%s); using the badges seen in chat",
+                            twitch_error(e))
+                self._refused = True
+                return None
+            self._moderators = (self.clock() + self.ttl, ids)
+            return ids
+
+
+class Enforcer:
+    """Speaks in the channel and carries out moderation as the bot account; texts in ``lang``."""
+
+    def __init__(self, client: twitchio.Client, *, channel_id: str, bot_id: str, lang: str) -> None:
+        self.client = client
+        self.channel_id = channel_id
+        self.bot_id = bot_id
+        self.lang = lang
+
+    async def say(self, text: str, *, reply_to: str | None = None, channel_id: str | None = None) -> None:
+        """Post ``text`` as one chat line (``chat_line``); a refusal is logged."""
+        line = chat_line(text)
+        if not line:
+            return
+        channel = self.client.create_partialuser(channel_id or self.channel_id)
+        try:
+            sent = await channel.send_message(line, sender=self.bot_id, token_for=self.bot_id,
+                                              reply_to_message_id=reply_to)
+        except twitchio.HTTPException as e:
+            log.warning("Twitch refused a chat message in %s: %s", channel.id, twitch_error(e))
+            return
+        if not sent.sent:
+            log.info("Twitch dropped a chat message in %s: %s %s", channel.id, sent.dropped_code, sent.dropped_message)
+
+    async def carry_out(self, actions: tuple[ModAction, ...], posts: tuple[ModLogPost, ...]) -> list[str]:
+        """Do each action (and post its notice); log the mod-log posts. Returns what Twitch refused,
+        as short lines in the team's language."""
+        problems: list[str] = []
+        for action in actions:
+            try:
+                await self._act(action)
+            except twitchio.HTTPException as e:
+                if action.kind == "delete" and e.status == 404:
+                    log.info("message %s was already gone", action.message_id)
+                else:
+                    log.warning("Twitch refused to %s user %s in %s: %s", action.kind, action.user_id,
+                                action.community, twitch_error(e))
+                    with use_language(self.lang):
+                        problems.append(_("Twitch refused to {action} {user}: {why}", action=action.kind,
+                                          user=action.user_id, why=twitch_error(e)))
+            if action.notice:
+                await self.say(action.notice, channel_id=action.community or None)
+        for post in posts:
+            # Twitch has no mod-log channel; the case itself is in the case log.
+            log.info("mod-log (twitch): %s — %s", post.title, post.text)
+        return problems
+
+    async def _act(self, action: ModAction) -> None:
+        channel = self.client.create_partialuser(action.community or self.channel_id)
+        reason = action.reason[:MAX_REASON] or None
+        if action.kind == "delete":
+            if action.message_id:
+                await channel.delete_chat_messages(moderator=self.bot_id, message_id=action.message_id)
+        elif action.kind == "timeout":
+            seconds = min(max(action.duration_s or DEFAULT_TIMEOUT_S, 1), MAX_TIMEOUT_S)
+            await channel.timeout_user(moderator=self.bot_id, user=action.user_id, duration=seconds, reason=reason)
+        elif action.kind == "ban":
+            await channel.ban_user(moderator=self.bot_id, user=action.user_id, reason=reason)
+        elif action.kind in ("unban", "untimeout"):
+            await channel.unban_user(moderator=self.bot_id, user_id=action.user_id)
+        # "warn": the notice is the warning.
