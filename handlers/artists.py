@@ -9,6 +9,7 @@ from core.errors import FieldError, InvalidInput, UserError
 from core.i18n import _, number
 from core.pipelines import Pipeline, find_any_stage, is_stage_prefix, parse_pipeline, reachable
 from core.team import Permission
+from handlers.paging import page_buttons, page_count, requested_page
 from handlers.parser import Args, Flag, parse_date
 from handlers.registry import RERUN, Context, registry
 from handlers.render import days, local_date, shorten, totals
@@ -118,14 +119,9 @@ def list_(ctx: Context, args: Args) -> Reply:
     search = args.get("search")
     flt = crm.ListFilter(pipeline=pipeline, stage=stage.stage if stage else None, owner_id=owner.id if owner else None,
                          search=search, archived=bool(args.get("archived")))
-    size = ctx.settings.page_size
-    page = args.get("page", 1)
-    if page < 1:
-        raise InvalidInput(_("--page starts at 1."))
+    size, page = ctx.settings.page_size, requested_page(args)
     rows, total = crm.list_artists(ctx.uow, flt, page=page, page_size=size)
-    pages = max(1, -(-total // size))
-    if page > pages:
-        raise InvalidInput(_("There are only {pages} pages.", pages=pages))
+    pages = page_count(page, total, size)
     lines = [f"{r.name} (#{r.id}) · {r.pipeline.upper()} · {r.stage} · {days(r.days_in_stage)} · {r.owner or '-'}" for r in rows]
     base = "/artist list" + "".join(
         f' --{k} "{v}"' if k in ("search", "stage") else f" --{k} {v}"
@@ -133,14 +129,9 @@ def list_(ctx: Context, args: Args) -> Reply:
                      ("owner", owner and _mention_text(ctx, args.get("owner"))), ("search", search))
         if v
     ) + (" --archived" if args.get("archived") else "")
-    actions: list[Any] = []
-    if page > 1:
-        actions.append(Button(_("Previous"), RERUN, f"{base} --page {page - 1}"))
-    if page < pages:
-        actions.append(Button(_("Next"), RERUN, f"{base} --page {page + 1}"))
     text = "\n".join(lines) if lines else _("No artist matches.")
     return Reply(title=_("Artists: {total} · page {page}/{pages}", total=total, page=page, pages=pages), text=text,
-                 actions=tuple(actions), replace_original=ctx.invocation.kind == "action")
+                 actions=page_buttons(base, page, pages), replace_original=ctx.invocation.kind == "action")
 
 
 def _mention_text(ctx: Context, mention: Any) -> str:

@@ -15,6 +15,7 @@ from core.errors import Ambiguous, FieldError, InvalidInput, UserError
 from core.i18n import _, money, number
 from core.team import Member, Permission, Role, check
 from handlers.ops import _channel_target
+from handlers.paging import page_buttons, page_count, requested_page
 from handlers.parser import Args, Flag, parse_date, tokenize
 from handlers.registry import RERUN, Context, registry
 from handlers.render import days, local_datetime, shorten
@@ -280,13 +281,9 @@ def requests_cmd(ctx: Context, args: Args) -> Reply:
     flt = market.RequestFilter(status=args.get("status"), block_id=block.id if block else None,
                                artist_id=artist.id if artist else None,
                                member_id=ctx.actor.id if args.get("mine") else None)
-    size, page = ctx.settings.page_size, args.get("page", 1)
-    if page < 1:
-        raise InvalidInput(_("--page starts at 1."))
+    size, page = ctx.settings.page_size, requested_page(args)
     rows, total = market.list_requests(ctx.uow, flt, page=page, page_size=size)
-    pages = max(1, -(-total // size))
-    if page > pages:
-        raise InvalidInput(_("There are only {pages} pages.", pages=pages))
+    pages = page_count(page, total, size)
     today = _today(ctx)
     lines = []
     for r in rows:
@@ -301,13 +298,8 @@ def requests_cmd(ctx: Context, args: Args) -> Reply:
     base = "/market requests" + "".join(
         f' --{k} "{v}"' for k, v in (("status", args.get("status")), ("block", block and block.key),
                                      ("artist", artist and f"#{artist.id}")) if v) + (" --mine" if args.get("mine") else "")
-    actions: list[Any] = []
-    if page > 1:
-        actions.append(Button(_("Previous"), RERUN, f"{base} --page {page - 1}"))
-    if page < pages:
-        actions.append(Button(_("Next"), RERUN, f"{base} --page {page + 1}"))
     return Reply(title=_("Requests: {total} · page {page}/{pages}", total=number(total), page=page, pages=pages),
-                 text="\n".join(lines) if lines else _("No request matches."), actions=tuple(actions),
+                 text="\n".join(lines) if lines else _("No request matches."), actions=page_buttons(base, page, pages),
                  replace_original=ctx.invocation.kind == "action")
 
 
