@@ -14,32 +14,27 @@ Run: `make bench` (MONA_BENCH_DATABASE_URL overrides the database; MONA_BENCH_N 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import json
 import os
 import random
 import statistics
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import libpq_dsn, pct, prepare_database, slack_signature, start_auth_stub  # noqa: E402
 from bot.app import bootstrap  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import Database  # noqa: E402
 from core.pipelines import STAGES, Pipeline  # noqa: E402
 from core.text import fold  # noqa: E402
 
@@ -48,48 +43,6 @@ N = int(os.environ.get("MONA_BENCH_N", "400"))
 ARTISTS, INTERACTIONS, DEALS = 10_000, 50_000, 10_000
 SECRET = "bench-signing-secret"
 ADMIN = "UBENCH"
-
-
-class _Stub(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def start_stub() -> str:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/api/"
-
-
-def libpq_dsn(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    return f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
-
-
-def prepare_database() -> Database:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(URL)
-    with psycopg.connect(libpq_dsn(URL).replace(f"dbname={u.database}", "dbname=postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (u.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{u.database}"')
-    db = Database(URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.upgrade()
-    return db
 
 
 def seed() -> None:
@@ -157,8 +110,7 @@ def signed(command: str, text_: str) -> BoltRequest:
         "user_id": ADMIN, "user_name": "bench", "command": command, "text": text_, "api_app_id": "A1",
         "response_url": "http://127.0.0.1:9/response", "trigger_id": "1.2.3",
     })
-    ts = str(int(time.time()))
-    sig = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    ts, sig = slack_signature(body, SECRET)
     headers = {"content-type": ["application/x-www-form-urlencoded"], "x-slack-signature": [sig],
                "x-slack-request-timestamp": [ts]}
     return BoltRequest(body=body, headers=headers)
@@ -177,17 +129,13 @@ def measure(app: App, make: Callable[[int], BoltRequest], n: int) -> list[float]
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if p < 100 else max(values)
-
-
 def main() -> None:
     t0 = time.perf_counter()
-    db = prepare_database()
+    db = prepare_database(URL)
     seed()
     print(f"seeded {ARTISTS:,} artists, {INTERACTIONS:,} interactions, {DEALS:,} opportunities "
           f"in {time.perf_counter() - t0:.1f} s")
-    api = start_stub()
+    api = start_auth_stub()
     settings = Settings(database_url=URL, admins=frozenset({f"slack:{ADMIN}"}), slack_bot_token="xoxb-bench",
                         slack_signing_secret=SECRET, slack_api_url=api, log_level="WARNING")
     mona = bootstrap(settings, migrate=False, db=db)

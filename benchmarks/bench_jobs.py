@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.common import QuietHandler, prepare_database  # noqa: E402
 
 URL = os.environ.get("MONA_BENCH_JOBS_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/mona_bench_jobs")
 CHANNEL = "C0BENCH"
@@ -209,16 +210,11 @@ class SlackStub:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
             disable_nagle_algorithm = True  # headers and body leave at once, as from Slack
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or b"{}")
-                else:
-                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+                body = self._read_body()
                 method = self.path.split("?", 1)[0].removeprefix("/api/")
                 if method == "chat.postMessage":
                     answer = stub._post(body)
@@ -226,40 +222,12 @@ class SlackStub:
                     answer = stub._history(body)
                 else:
                     answer = {"ok": False, "error": "unknown_method"}
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
-                pass
+                self._send(200, json.dumps(answer).encode(), "application/json; charset=utf-8")
 
         return Handler
 
 
 # ---------------------------------------------------------------------------------- database
-
-
-def prepare_database(url: str) -> Any:
-    import psycopg
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from core.db import Database
-
-    u = make_url(url)
-    dsn = f"host={u.host or '127.0.0.1'} port={u.port or 5432} user={u.username or 'postgres'} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{u.database}"')
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.upgrade()
-    return db
 
 
 def add_rule(db: Any) -> int:

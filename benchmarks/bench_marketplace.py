@@ -22,40 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import libpq_dsn, pct, prepare_database  # noqa: E402
 from bot.app import bootstrap  # noqa: E402
 from bot.console import ConsoleBot  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import Database  # noqa: E402
 
 URL = os.environ.get("MONA_BENCH_MARKET_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/mona_bench_market")
 N = int(os.environ.get("MONA_BENCH_N", "400"))
 ARTISTS, REQUESTS = 2_000, 100_000
-
-
-def libpq_dsn(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    return f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
-
-
-def prepare_database() -> Database:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(URL)
-    with psycopg.connect(libpq_dsn(URL).replace(f"dbname={u.database}", "dbname=postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (u.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{u.database}"')
-    db = Database(URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.upgrade()  # creates the tables and seeds the 10 blocks
-    return db
 
 
 SEED = [
@@ -123,10 +100,6 @@ BLOCK_KEYS = ["signature", "ar", "production", "publishing", "marketing", "distr
 STATUSES = ["new", "accepted", "in_progress", "delivered", "closed"]
 
 
-def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
-
-
 def timed(fn: Callable[[int], object], n: int) -> list[float]:
     for i in range(20):
         fn(i)
@@ -140,7 +113,7 @@ def timed(fn: Callable[[int], object], n: int) -> list[float]:
 
 def main() -> None:
     t0 = time.perf_counter()
-    db = prepare_database()
+    db = prepare_database(URL)  # creates the tables and seeds the 10 blocks
     with psycopg.connect(libpq_dsn(URL)) as conn:
         for statement in SEED:
             conn.execute(statement)  # type: ignore[arg-type]

@@ -26,13 +26,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
-import re
-import threading
-import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import discord
 from aiohttp import WSMsgType, web
@@ -40,6 +35,7 @@ from aiohttp import WSMsgType, web
 from bot.app import Mona
 from bot.discord import MonaDiscord, point_at
 from handlers.chat import ChatGuard
+from tests.standin import LiveLoop, RequestLog
 
 BOT_TOKEN = "discord-gateway-test-token"
 APP_ID = "1300000000000000001"
@@ -58,7 +54,6 @@ ALL_PERMISSIONS = str((1 << 50) - 1)
 SEND_MESSAGES = str(1 << 11)
 MANAGE_MESSAGES = str(1 << 13)
 TIMESTAMP = "2026-11-01T10:00:00.000000+00:00"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,33 +122,24 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 @dataclass
-class _Failure:
-    method: str
-    path_part: str
-    status: int
-    code: int
+class DiscordStandIn(RequestLog[Recorded]):
+    """REST and gateway on loopback; start and use it on one event loop. The requests it received
+    are read (from any thread) with ``requests_to`` and ``wait_for``."""
 
-
-@dataclass
-class DiscordStandIn:
-    """REST and gateway on loopback; start and use it on one event loop."""
-
-    requests: list[Recorded] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     identified: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._ids = itertools.count(1400000000000000000)
         self._seq = 0
         self._ws: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
         self._port = 0
-        self._failures: list[_Failure] = []
         self._originals: dict[str, str] = {}  # interaction token → message id of its original response
         #: Interaction id → id of the message its response created or edited / the message clicked on.
         self.responses: dict[str, str] = {}
         self.clicked: dict[str, str] = {}
-        self._changed = threading.Condition()
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -187,27 +173,7 @@ class DiscordStandIn:
 
     def fail(self, method: str, path_part: str, status: int = 403, code: int = 50013) -> None:
         """Answer the next ``method`` request whose path contains ``path_part`` with an error."""
-        self._failures.append(_Failure(method, path_part, status, code))
-
-    # -- reading what happened (from any thread) ------------------------------------------------
-
-    def requests_to(self, method: str, pattern: str = "") -> list[Recorded]:
-        with self._changed:
-            return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-
-    def wait_for(self, method: str, pattern: str = "", *, count: int = 1, timeout: float = 5.0) -> list[Recorded]:
-        """The first ``count`` requests matching, waiting for them to arrive."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-                if len(found) >= count:
-                    return found[:count]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = "\n".join(f"  {r.method} {r.path}" for r in self.requests)
-                    raise AssertionError(f"no {method} {pattern!r} within {timeout}s; requests:\n{seen}")
-                self._changed.wait(left)
+        self._add_failure(method, path_part, status, code)
 
     # -- the gateway ----------------------------------------------------------------------------
 
@@ -246,16 +212,12 @@ class DiscordStandIn:
         except ValueError:
             body = raw.decode(errors="replace")
         path = "/" + request.match_info["tail"]
-        record = Recorded(request.method, path, dict(request.query), body, dict(request.headers))
-        with self._changed:
-            self.requests.append(record)
-            self._changed.notify_all()
+        self._record(Recorded(request.method, path, dict(request.query), body, dict(request.headers)))
         if request.headers.get("Authorization") not in (f"Bot {BOT_TOKEN}", None):
             return _json({"message": "401: Unauthorized", "code": 0}, 401)
-        failure = next((f for f in self._failures if f.method == request.method and f.path_part in path), None)
+        failure = self._take_failure(request.method, path)
         if failure is not None:
-            self._failures.remove(failure)
-            return _json({"message": "Missing Permissions", "code": failure.code}, failure.status)
+            return _json({"message": "Missing Permissions", "code": failure.detail}, failure.status)
         return self._answer(request.method, path, body)
 
     def post(self, channel_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -404,20 +366,11 @@ def message_create(content: str, *, by: str, message_id: str, channel_id: str = 
 # The real client against the stand-in
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 #: Tasks discord.py starts for each event and command; closing waits for them to finish.
 _HANDLERS = ("discord.py: ", "CommandTree-invoker")
 
 
-class LiveDiscord:
+class LiveDiscord(LiveLoop):
     """``MonaDiscord`` logged in and connected to the stand-in, on an event loop in its own thread.
 
     Use as a context manager; leaving it waits for the event handlers still running, closes the
@@ -426,31 +379,14 @@ class LiveDiscord:
     lists the loggers a test expects errors from)."""
 
     def __init__(self, mona: Mona, *, guard: ChatGuard | None = None, defer_after: float = 2.0) -> None:
-        self.errors = _Errors()
+        super().__init__(loggers=("discord", "mona"), thread_name="discord-test-loop")
         self.mona = mona
         self.guard = guard
         self.defer_after = defer_after
         self.stand_in = DiscordStandIn()
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="discord-test-loop", daemon=True)
         self._patched = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-        self._threads_before = set(threading.enumerate())
         self.client: MonaDiscord | None = None
         self._connection: asyncio.Task[None] | None = None
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def __enter__(self) -> LiveDiscord:
-        for name in ("discord", "mona"):
-            logging.getLogger(name).addHandler(self.errors)
-        self._thread.start()
-        try:
-            self.run(self._start())
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
 
     async def _start(self) -> None:
         await self.stand_in.start()
@@ -464,7 +400,7 @@ class LiveDiscord:
             ready.cancel()
             raise AssertionError("the client did not become ready")
 
-    async def _stop(self) -> list[str]:
+    async def _close(self) -> None:
         handling = [t for t in asyncio.all_tasks() if t.get_name().startswith(_HANDLERS)]
         if handling:
             await asyncio.wait(handling, timeout=5)
@@ -474,37 +410,9 @@ class LiveDiscord:
             with contextlib.suppress(discord.ConnectionClosed, discord.GatewayNotFound, ConnectionError):
                 await asyncio.wait_for(self._connection, 5)
         await self.stand_in.stop()
-        current = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not current]
-        if others:
-            await asyncio.wait(others, timeout=2)
-        pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-        for t in pending:
-            t.cancel()
-        return [repr(t) for t in pending]
 
-    def __exit__(self, *exc: object) -> None:
-        pending: list[str] = []
-        try:
-            if self._thread.is_alive():
-                pending = self.run(self._stop())
-        finally:
-            for name in ("discord", "mona"):
-                logging.getLogger(name).removeHandler(self.errors)
-            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._patched
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-            self.loop.close()
-        for t in set(threading.enumerate()) - self._threads_before:
-            t.join(2)
-        left = [t.name for t in set(threading.enumerate()) - self._threads_before if t.is_alive()]
-        if exc and exc[0] is not None:
-            return
-        assert not pending, f"tasks left pending: {pending}"
-        assert not left, f"threads left running: {left}"
-        errors = [f"{r.name}: {r.getMessage()}" for r in self.errors.records]
-        assert not errors, f"errors logged: {errors}"
+    def _unpatch(self) -> None:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._patched
 
     # -- driving it from a test -----------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.standin import QuietHandler
+
 BOT_TOKEN = "discord-test-token"
 BOT_USER_ID = "1100000000000000001"
 
@@ -193,9 +195,7 @@ class DiscordStub:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = json.loads(raw) if raw else None
@@ -225,17 +225,5 @@ class DiscordStub:
 
             def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
                 self._send(status, json.dumps(data).encode(), "application/json", headers)
-
-            def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
-                pass
 
         return Handler

@@ -38,6 +38,8 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import create_server
 
+from tests.standin import QuietHandler
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-0000000000-test"
 APP_TOKEN = "xapp-test"
@@ -277,21 +279,15 @@ class WebApiStub:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or b"{}")
-                else:
-                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+                body = self._read_body()
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ") or body.get("token")
                 path = self.path.split("?", 1)[0]
                 if path.startswith("/response/"):
                     stub._record(Call(path.strip("/"), body, token))
-                    self._send(b"ok", "text/plain")
+                    self._send(200, b"ok", "text/plain")
                     return
                 method = path.removeprefix("/api/")
                 stub._record(Call(method, body, token))
@@ -307,7 +303,7 @@ class WebApiStub:
                 if held:
                     time.sleep(held)
                 try:
-                    self._send(answer, "application/json; charset=utf-8")
+                    self._send(200, answer, "application/json; charset=utf-8")
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client went away while the answer was held
 
@@ -316,23 +312,8 @@ class WebApiStub:
                     data, content_type = json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json"
                 else:
                     data, content_type = f"HTTP {failure.status}".encode(), "text/plain"
-                self.send_response(failure.status)
-                if failure.retry_after is not None:
-                    self.send_header("Retry-After", f"{failure.retry_after:g}")
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _send(self, data: bytes, content_type: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
-                pass
+                headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else None
+                self._send(failure.status, data, content_type, headers)
 
         return Handler
 

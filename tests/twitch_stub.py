@@ -30,14 +30,12 @@ import contextlib
 import datetime as dt
 import itertools
 import json
-import logging
 import re
-import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import twitchio
 from aiohttp import web
@@ -45,6 +43,7 @@ from aiohttp import web
 from bot.app import Mona
 from bot.twitch import MonaTwitch, point_at
 from handlers.chat import AllowAll, ChatEvent, ChatGuard, Outcome
+from tests.standin import LiveLoop, RequestLog
 
 CLIENT_ID = "mona-test-client"
 CLIENT_SECRET = "mona-test-secret"
@@ -62,7 +61,6 @@ BOT_SCOPES = ["chat:read", "chat:write", "moderator:manage:banned_users", "moder
               "user:read:chat", "user:write:chat"]
 #: Emotes the stand-in recognises in chat text (Twitch turns their names into emote fragments).
 EMOTES = {"Kappa": "25", "monaHype": "emotesv2_0001"}
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,14 +104,6 @@ class Recorded:
     body: Any
     #: The user whose token was used ("" for the app token).
     token_user: str | None
-
-
-@dataclass
-class _Failure:
-    method: str
-    path_part: str
-    status: int
-    message: str
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,14 +166,15 @@ def chat_message(text: str, *, by: str, message_id: str | None = None) -> dict[s
 
 
 @dataclass
-class TwitchStandIn:
-    """OAuth, Helix and EventSub on loopback; start and use it on one event loop."""
+class TwitchStandIn(RequestLog[Recorded]):
+    """OAuth, Helix and EventSub on loopback; start and use it on one event loop. The requests it
+    received are read (from any thread) with ``requests_to`` and ``wait_for``."""
 
-    requests: list[Recorded] = field(default_factory=list)
     #: When the channel went live (``None``: offline), for ``GET /streams``.
     live_since: dt.datetime | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._port = 0
         self._runner: web.AppRunner | None = None
         self._ws: web.WebSocketResponse | None = None
@@ -191,13 +182,11 @@ class TwitchStandIn:
         self.session_id = f"session-{uuid.uuid4().hex[:12]}"
         self.subscriptions: list[dict[str, Any]] = []
         self.subscribed: asyncio.Event | None = None
-        self._failures: list[_Failure] = []
         self._issued = itertools.count(2)
         #: Access token → (user id, scopes); the app token has no user.
         self.tokens: dict[str, tuple[str | None, list[str]]] = {APP_TOKEN: (None, []), BOT_TOKEN: (BOT_ID, BOT_SCOPES)}
         self.refresh_tokens: dict[str, tuple[str, list[str]]] = {
             BOT_REFRESH: (BOT_ID, BOT_SCOPES), BROADCASTER_REFRESH: (BROADCASTER_ID, ["moderation:read"])}
-        self._changed = threading.Condition()
 
     async def start(self) -> None:
         self.subscribed = asyncio.Event()
@@ -232,27 +221,12 @@ class TwitchStandIn:
 
     def fail(self, method: str, path_part: str, status: int = 403, message: str = "forbidden") -> None:
         """Answer the next ``method`` Helix request whose path contains ``path_part`` with an error."""
-        self._failures.append(_Failure(method, path_part, status, message))
+        self._add_failure(method, path_part, status, message)
 
     # -- reading what happened (from any thread) ------------------------------------------------
 
-    def requests_to(self, method: str, pattern: str = "") -> list[Recorded]:
-        with self._changed:
-            return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-
-    def wait_for(self, method: str, pattern: str = "", *, count: int = 1, timeout: float = 5.0) -> list[Recorded]:
-        """The first ``count`` requests matching, waiting for them to arrive."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-                if len(found) >= count:
-                    return found[:count]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = "\n".join(f"  {r.method} {r.path} {r.query}" for r in self.requests)
-                    raise AssertionError(f"no {method} {pattern!r} within {timeout}s; requests:\n{seen}")
-                self._changed.wait(left)
+    def _describe(self, request: Recorded) -> str:
+        return f"{request.method} {request.path} {request.query}"
 
     def chat(self) -> list[dict[str, Any]]:
         """The chat messages mona posted, in order (``POST /chat/messages`` bodies)."""
@@ -288,8 +262,8 @@ class TwitchStandIn:
     async def _oauth(self, request: web.Request) -> web.Response:
         params = {**dict(await request.post()), **dict(request.query)}
         path = "/" + request.match_info["tail"]
-        self._record(request.method, "/oauth2" + path, {k: v for k, v in params.items() if k != "client_secret"},
-                     None, None)
+        self._record(Recorded(request.method, "/oauth2" + path,
+                              {k: v for k, v in params.items() if k != "client_secret"}, None, None))
         if path == "/validate":
             # Twitch documents "OAuth <token>"; it accepts "Bearer", which twitchio sends for the app token.
             token = request.headers.get("Authorization", "").removeprefix("OAuth ").removeprefix("Bearer ")
@@ -317,11 +291,6 @@ class TwitchStandIn:
 
     # -- Helix ----------------------------------------------------------------------------------
 
-    def _record(self, method: str, path: str, query: dict[str, Any], body: Any, token_user: str | None) -> None:
-        with self._changed:
-            self.requests.append(Recorded(method, path, query, body, token_user))
-            self._changed.notify_all()
-
     async def _helix(self, request: web.Request) -> web.Response:
         raw = await request.read()
         body = json.loads(raw) if raw else None
@@ -332,13 +301,12 @@ class TwitchStandIn:
         for key, value in request.query.items():
             query[key] = [*query[key], value] if key in query and isinstance(query[key], list) else (
                 [query[key], value] if key in query else value)
-        self._record(request.method, path, query, body, known[0] or "" if known else None)
+        self._record(Recorded(request.method, path, query, body, known[0] or "" if known else None))
         if known is None or request.headers.get("Client-Id") != CLIENT_ID:
             return _error(401, "Invalid OAuth token")
-        failure = next((f for f in self._failures if f.method == request.method and f.path_part in path), None)
+        failure = self._take_failure(request.method, path)
         if failure is not None:
-            self._failures.remove(failure)
-            return _error(failure.status, failure.message)
+            return _error(failure.status, failure.detail)
         return self._answer(request.method, path, query, body or {}, known[0])
 
     def _answer(self, method: str, path: str, query: dict[str, Any], body: dict[str, Any],
@@ -409,15 +377,6 @@ def twitchio_restored() -> Iterator[None]:
         twitchio.http.Route.BASE, twitchio.http.Route.ID_BASE, twitchio.eventsub.websockets.WSS = saved
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 class _Recording:
     """The guard under test, recording every message it is given."""
 
@@ -430,7 +389,7 @@ class _Recording:
         return self.guard.on_message(event)
 
 
-class LiveTwitch:
+class LiveTwitch(LiveLoop):
     """``MonaTwitch`` logged in, its chat subscription made over the stand-in's EventSub websocket,
     on an event loop in its own thread.
 
@@ -440,33 +399,21 @@ class LiveTwitch:
 
     def __init__(self, mona: Mona, *, guard: ChatGuard | None = None,
                  mod_commands: dict[str, str] | None = None) -> None:
-        self.errors = _Errors()
+        super().__init__(loggers=("twitchio", "mona"), thread_name="twitch-test-loop")
         self.mona = mona
         self.guard = _Recording(guard or AllowAll())
         self.mod_commands = mod_commands
         self.stand_in = TwitchStandIn()
         self._sent = 0
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="twitch-test-loop", daemon=True)
         self._restored = twitchio_restored()
-        self._threads_before = set(threading.enumerate())
         self.client: MonaTwitch | None = None
         self._running: asyncio.Task[None] | None = None
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def __enter__(self) -> LiveTwitch:
-        for name in ("twitchio", "mona"):
-            logging.getLogger(name).addHandler(self.errors)
+    def _patch(self) -> None:
         self._restored.__enter__()
-        self._thread.start()
-        try:
-            self.run(self._start())
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+
+    def _unpatch(self) -> None:
+        self._restored.__exit__(None, None, None)
 
     async def _start(self) -> None:
         await self.stand_in.start()
@@ -484,44 +431,13 @@ class LiveTwitch:
             raise AssertionError("the client did not subscribe to chat messages")
         await self.client.wait_until_ready()
 
-    async def _stop(self) -> list[str]:
+    async def _close(self) -> None:
         if self.client is not None:
             await self.client.close()
         if self._running is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._running, 5)
         await self.stand_in.stop()
-        current = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not current]
-        if others:
-            await asyncio.wait(others, timeout=2)
-        pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-        for t in pending:
-            t.cancel()
-        return [repr(t) for t in pending]
-
-    def __exit__(self, *exc: object) -> None:
-        pending: list[str] = []
-        try:
-            if self._thread.is_alive():
-                pending = self.run(self._stop())
-        finally:
-            for name in ("twitchio", "mona"):
-                logging.getLogger(name).removeHandler(self.errors)
-            self._restored.__exit__(None, None, None)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-            self.loop.close()
-        for t in set(threading.enumerate()) - self._threads_before:
-            t.join(2)
-        left = [t.name for t in set(threading.enumerate()) - self._threads_before if t.is_alive()]
-        if exc and exc[0] is not None:
-            return
-        assert not pending, f"tasks left pending: {pending}"
-        assert not left, f"threads left running: {left}"
-        errors = [f"{r.name}: {r.getMessage()}" for r in self.errors.records]
-        assert not errors, f"errors logged: {errors}"
 
     # -- driving it from a test -----------------------------------------------------------------
 
