@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         repl(ConsoleBot(mona.dispatcher))
         return 0
     mona.start_background()
+    if mode != "http":  # connecting out: serve the health check on its own
+        from bot.health import serve_in_background
+
+        serve_in_background(mona)
     if mode is not None:
         from bot import slack
 

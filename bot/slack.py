@@ -39,9 +39,8 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
+from bot import health
 from bot.slack_render import (
     action_id_of,
     blocks,
@@ -62,7 +61,6 @@ if TYPE_CHECKING:
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 
 log = logging.getLogger("mona.slack")
 T = TypeVar("T")
@@ -258,28 +256,11 @@ def wsgi_app(mona: Mona, app: App) -> WSGIApplication:
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
-        method = environ.get("REQUEST_METHOD", "GET")
-        if path == EVENTS_PATH and method == "POST":
+        if (environ.get("PATH_INFO") or "/") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
             return slack(environ, start_response)
-        if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            status, body = ("200 OK", b"ok") if _database_answers(mona) else ("503 Service Unavailable", b"database unavailable")
-        else:
-            status, body = "404 Not Found", b"not found"
-        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
-        return [body if method != "HEAD" else b""]
+        return health.answer(mona, environ, start_response)
 
     return application
-
-
-def _database_answers(mona: Mona) -> bool:
-    try:
-        with mona.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except SQLAlchemyError as e:
-        log.warning("health check: database unavailable (%s)", type(e).__name__)
-        return False
 
 
 def serve_http(mona: Mona) -> None:

@@ -392,3 +392,28 @@ def test_socket_mode_answers_a_slash_command_in_the_envelope_ack(slack_mona: Mon
     time.sleep(0.2)  # the SDK's interval threads notice the shutdown within 0.1 s
     left = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     assert left == [], left
+
+
+def test_without_an_http_server_of_its_own_mona_still_serves_the_health_check(slack_mona: Mona) -> None:
+    import dataclasses
+    import socket
+    import time
+    import urllib.request
+
+    from bot.health import serve_in_background
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mona = dataclasses.replace(slack_mona, settings=dataclasses.replace(slack_mona.settings, http_host="127.0.0.1",
+                                                                        http_port=port))
+    serve_in_background(mona)
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert (r.status, r.read()) == (200, b"ok")
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise AssertionError("the health check never answered")

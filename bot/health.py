@@ -1,0 +1,57 @@
+"""``GET /healthz``: 200 when the database answers, 503 otherwise; for process managers and the
+compose file's health checks. Served by the Slack HTTP server, or on its own when mona connects
+out (Socket Mode, Discord, Twitch) and has no other HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from bot.app import Mona
+
+HEALTH_PATH = "/healthz"
+log = logging.getLogger("mona.health")
+
+
+def database_answers(mona: Mona) -> bool:
+    try:
+        with mona.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError as e:
+        log.warning("health check: database unavailable (%s)", type(e).__name__)
+        return False
+
+
+def answer(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The health check, or 404 for any other path."""
+    path = environ.get("PATH_INFO") or "/"
+    method = environ.get("REQUEST_METHOD", "GET")
+    if path == HEALTH_PATH and method in ("GET", "HEAD"):
+        status, body = ("200 OK", b"ok") if database_answers(mona) else ("503 Service Unavailable", b"database unavailable")
+    else:
+        status, body = "404 Not Found", b"not found"
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body if method != "HEAD" else b""]
+
+
+def serve_in_background(mona: Mona) -> threading.Thread:
+    """The health check alone, on ``MONA_HTTP_HOST:PORT``, in a daemon thread."""
+    from waitress.server import create_server
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return answer(mona, environ, start_response)
+
+    server = create_server(application, host=mona.settings.http_host, port=mona.settings.http_port, threads=2)
+    thread = threading.Thread(target=server.run, name="mona-health", daemon=True)
+    thread.start()
+    log.info("health check on %s:%s%s", mona.settings.http_host, mona.settings.http_port, HEALTH_PATH)
+    return thread
