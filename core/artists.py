@@ -24,7 +24,7 @@ from core import outbox
 from core.db import Base, UnitOfWork, add_to_counter, utcnow
 from core.errors import Ambiguous, Candidate, ConcurrentChange, InvalidInput, NotFound
 from core.i18n import _
-from core.pipelines import STAGES, Pipeline, StageRef, find_stage, first_stage, parse_pipeline
+from core.pipelines import Pipeline, StageRef, find_stage, first_stage, parse_pipeline
 from core.team import Member, audit
 from core.text import clean, fold
 
@@ -544,6 +544,3 @@ def list_artists(uow: UnitOfWork, flt: ListFilter, *, page: int, page_size: int)
     now = utcnow()
     return [ArtistRow(r[0], r[1], r[2], r[3], r[4], max(0, (now - r[5]).days)) for r in rows], total
 
-
-def stage_names(pipeline: Pipeline) -> tuple[str, ...]:
-    return STAGES[pipeline]

@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -77,6 +76,3 @@ def number(value: float | int | Decimal, digits: int = 0) -> str:
 def percent(ratio: float) -> str:
     return format_percent(ratio, locale=_language.get())
 
-
-def language_name(lang: str) -> str:
-    return Locale.parse(lang).get_display_name(lang) or lang

@@ -7,7 +7,7 @@ from typing import Any
 from core import artists as crm
 from core.errors import FieldError, InvalidInput, UserError
 from core.i18n import _, number
-from core.pipelines import Pipeline, find_any_stage, is_stage_prefix, parse_pipeline, reachable
+from core.pipelines import find_any_stage, is_stage_prefix, parse_pipeline, reachable
 from core.team import Permission
 from handlers.paging import page_buttons, page_count, requested_page
 from handlers.parser import Args, Flag, parse_date
@@ -323,5 +323,3 @@ def restore_button(ctx: Context, value: str) -> Reply:
     crm.archive(ctx.uow, ctx.actor, artist, restore=True)
     return card_reply(ctx, artist, note=_("Restored {name}.", name=artist.name))
 
-
-__all__ = ["Pipeline", "card_reply"]

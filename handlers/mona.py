@@ -14,22 +14,22 @@ def help_(ctx: Context, args: Args) -> Reply:
     """List every command, or explain one: /mona help artist move."""
     words = [w.lstrip("/").lower() for w in args.positionals]
     if not words:
-        sections = tuple(
-            Section(title=f"/{group}", text="\n".join(f"{s.full_usage}\n    {s.summary}" for s in registry.in_group(group)))
-            for group in registry.groups
-        )
+        sections = tuple(Section(title=f"/{group}", text=_listing(registry.in_group(group))) for group in registry.groups)
         return Reply(title=_("mona commands"), sections=sections,
                      footer=_("Type /mona help COMMAND for details, e.g. /mona help artist move."))
     spec: CommandSpec | None = registry.commands.get(tuple(words))
     if spec is None and len(words) == 1:
         group = registry.in_group(words[0])
         if group:
-            return Reply(title=f"/{words[0]}", text="\n".join(f"{s.full_usage}\n    {s.summary}" for s in group))
+            return Reply(title=f"/{words[0]}", text=_listing(group))
     if spec is None:
-        registry.find(words)  # raises with the closest command
-        spec = registry.find(words)[0]
+        spec = registry.find(words)[0]  # raises with the closest command when there is none
     roles = ", ".join(sorted(r.value for r in GRANTS[spec.permission]))
     return Reply(title=spec.full_usage, sections=(Section(text=_(spec.help), fields=(Field(_("Who may use it"), roles),)),))
+
+
+def _listing(specs: list[CommandSpec]) -> str:
+    return "\n".join(f"{s.full_usage}\n    {s.summary}" for s in specs)
 
 
 @registry.command("mona whoami", permission=Permission.READ)

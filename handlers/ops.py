@@ -15,7 +15,7 @@ from core.team import Member, Permission
 from core.when import split_when
 from handlers import notifications
 from handlers.parser import Args, parse_channel, parse_mention
-from handlers.registry import RERUN, Context, registry
+from handlers.registry import Context, registry
 from handlers.render import local_datetime
 from handlers.reply import Button, Field, Reply, Section
 
@@ -215,5 +215,3 @@ def remind_cancel_button(ctx: Context, value: str) -> Reply:
     r = reminders.cancel(ctx.uow, ctx.actor, int(value))
     return Reply(text=_("Cancelled reminder {id}.", id=r.id), replace_original=True)
 
-
-__all__ = ["RERUN"]

@@ -68,11 +68,8 @@ class _Reporter:
         self.notifier = rt.notifiers.get(run.platform)
         self.last = 0.0
 
-    def _target(self) -> str | None:
-        return self.run.channel_id
-
     def show(self, message: Message, *, force: bool = False) -> None:
-        if self.notifier is None or self._target() is None:
+        if self.notifier is None or self.run.channel_id is None:
             return
         now = time.monotonic()
         if not force and now - self.last < 1.0:
@@ -80,19 +77,19 @@ class _Reporter:
         self.last = now
         try:
             if self.run.progress_ref is None:
-                self.run.progress_ref = self.notifier.send(self._target() or "", message, key=f"jobrun:{self.run.id}:progress")
+                self.run.progress_ref = self.notifier.send(self.run.channel_id, message, key=f"jobrun:{self.run.id}:progress")
             else:
                 self.notifier.update(self.run.progress_ref, message)
         except DeliveryError as e:  # progress is best effort; the outcome is kept in job_runs
             log.warning("job run %s: could not show progress: %s", self.run.id, e.reason)
 
     def fail(self, error: str) -> None:
-        if self.notifier is None or self._target() is None:
+        if self.notifier is None or self.run.channel_id is None:
             return
         message = Message(title=_("Job {id} failed", id=self.run.id), text=error,
                           actions=(Action(_("Retry"), "jobrun.retry", str(self.run.id)),), thread=self.run.progress_ref)
         try:
-            self.notifier.send(self._target() or "", message, key=f"jobrun:{self.run.id}:failed:{self.run.done}")
+            self.notifier.send(self.run.channel_id, message, key=f"jobrun:{self.run.id}:failed:{self.run.done}")
         except DeliveryError as e:
             log.warning("job run %s: could not report its failure: %s", self.run.id, e.reason)
 
