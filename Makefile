@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest bench bench-foundation bench-jobs bench-moderation bench-marketplace lock clean messages
+.PHONY: run test lint typecheck pytest manifest bench bench-foundation bench-jobs bench-moderation bench-marketplace lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -49,3 +50,7 @@ clean:
 # each language's .po, keeping translations; it lists what is left untranslated or fuzzy.
 messages: $(VENV)/.installed
 	$(BIN)/python scripts/extract_messages.py
+
+# Regenerate the slash commands of slack-manifest.yml from the command declarations.
+manifest: $(VENV)/.installed
+	$(BIN)/python -m bot.slack_manifest

@@ -328,7 +328,7 @@ def bench_mona(procs: Processes, redis_url: str, db: Any, stub: SlackStub, rule_
     wait_for(lambda: high.count == 0 and high.started_job_registry.count == 0, procs, 600, "queue drain",
              lambda: f"{high.count:,} jobs still queued")
     ran = high.finished_job_registry.count
-    # The relay hands up to jobs.ticker.DELIVERIES_PER_JOB deliveries to one job.
+    # The relay hands up to jobs.relay.DELIVERIES_PER_JOB deliveries to one job.
     print(f"    RQ ran {ran:,} deliver jobs for {n:,} deliveries ({n / max(ran, 1):.1f} deliveries per job); "
           f"the queue drained {time.time() - drained:.1f} s after the last message", flush=True)
     return n / elapsed

@@ -1,17 +1,25 @@
-"""The composition root: settings in, a ready ``Mona`` (database, dispatcher, jobs) out.
+"""The composition root: settings in, a ready ``Mona`` (database, application, dispatcher, jobs) out.
 
-Adapters receive the dispatcher; nothing else in mona creates engines, queues or clients.
+``bootstrap`` is the one place that builds the database, the queue, the notifiers and the services
+commands use (``core.app.Services``); adapters receive the dispatcher (chat) or the application
+(anything that builds typed commands itself). Nothing else in mona creates engines, queues or clients.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from dataclasses import dataclass
+from typing import TextIO
 
 import handlers  # noqa: F401  (registers every command)
+from core.app import Application, Services
 from core.config import Settings
 from core.db import Database
-from handlers.moderation import Guard
+from core.effects import ModerationGateway, PlatformEffect
+from core.notifier import Notifier
+from handlers.guard import Guard
 from handlers.registry import Dispatcher
 from jobs import runtime as job_runtime
 from jobs.queue import JobQueue, LocalQueue
@@ -22,9 +30,23 @@ from jobs.ticker import Ticker, tick
 class Mona:
     settings: Settings
     db: Database
+    app: Application
     dispatcher: Dispatcher
     runtime: job_runtime.Runtime
     guard: Guard
+
+    def use_moderator(self, gateway: ModerationGateway) -> ModerationGateway | None:
+        """Carry out this platform's moderation through ``gateway`` (a connected adapter's client)
+        from now on; returns the one it replaces, for ``restore_moderator``."""
+        previous = self.runtime.moderators.get(gateway.platform)
+        self.runtime.moderators[gateway.platform] = gateway
+        return previous
+
+    def restore_moderator(self, platform: str, gateway: ModerationGateway | None) -> None:
+        if gateway is None:
+            self.runtime.moderators.pop(platform, None)
+        else:
+            self.runtime.moderators[platform] = gateway
 
     def start_background(self) -> Ticker | None:
         """Embedded mode (no ``REDIS_URL``): run jobs and the ticker in this process."""
@@ -43,7 +65,7 @@ class Mona:
 
 
 class RuntimeJobs:
-    """What handlers see of the job system (``handlers.registry.Jobs``)."""
+    """What commands see of the job system (``core.app.LongJobs``)."""
 
     def __init__(self, rt: job_runtime.Runtime) -> None:
         self.rt = rt
@@ -57,6 +79,67 @@ class RuntimeJobs:
         return self.rt.queue.sizes()
 
 
+class RuntimeEffects:
+    """What commands see of platform effects (``core.effects.EffectRunner``): a job per effect,
+    and a short wait for its outcome so the reply can say done or refused."""
+
+    def __init__(self, rt: job_runtime.Runtime) -> None:
+        self.rt = rt
+
+    def start(self, effect_id: int) -> None:
+        from jobs import effects
+
+        queue = self.rt.queue
+        if isinstance(queue, LocalQueue) and not queue.running:
+            effects.carry_out(self.rt, effect_id)  # embedded and no background thread (scripts, tests): now
+            return
+        effects.start(self.rt, effect_id)
+
+    def outcome(self, effect_id: int, *, wait_s: float) -> PlatformEffect | None:
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self.rt.db.uow() as uow:
+                effect = uow.session.get(PlatformEffect, effect_id)
+                if effect is not None:
+                    uow.session.expunge(effect)
+            if effect is None or effect.status != "queued" or time.monotonic() >= deadline:
+                return effect
+            time.sleep(0.05)
+
+
+def notifiers_for(settings: Settings, *, out: TextIO | None = None) -> dict[str, Notifier]:
+    """The chat clients deliveries go through: the console always, Slack and Discord when configured."""
+    from bot.notify_console import ConsoleNotifier
+
+    found: dict[str, Notifier] = {"console": ConsoleNotifier(out or sys.stdout)}
+    if settings.slack_bot_token:
+        from bot.notify_slack import slack_notifier
+
+        found["slack"] = slack_notifier(settings)
+    if settings.discord_token:
+        from bot.notify_discord import discord_notifier
+
+        found["discord"] = discord_notifier(settings.discord_token, settings.discord_api_url)
+    return found
+
+
+def moderators_for(settings: Settings) -> dict[str, ModerationGateway]:
+    """Moderation over each platform's REST API, where mona has the credentials."""
+    found: dict[str, ModerationGateway] = {}
+    if settings.discord_token:
+        from bot.discord_moderation import DiscordModeration
+
+        found["discord"] = DiscordModeration(settings.discord_token, settings.discord_api_url, settings.lang)
+    if settings.twitch_client_id and settings.twitch_bot_id and settings.twitch_refresh_token:
+        from bot.twitch_moderation import TwitchModeration
+
+        found["twitch"] = TwitchModeration(
+            client_id=settings.twitch_client_id, client_secret=settings.twitch_client_secret, bot_id=settings.twitch_bot_id,
+            bot_token=settings.twitch_bot_token, refresh_token=settings.twitch_refresh_token,
+            api_url=settings.twitch_api_url, auth_url=settings.twitch_auth_url)
+    return found
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -67,7 +150,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True, db: Database | None =
     db = db or Database(settings.database_url)
     if migrate:
         db.upgrade()
-    rt = job_runtime.build(settings, db=db, queue=queue)
+    rt = job_runtime.build(settings, db=db, queue=queue, notifiers=notifiers_for(settings),
+                             moderators=moderators_for(settings))
     job_runtime.configure(rt)
     guard = Guard(db, settings)
-    return Mona(settings, db, Dispatcher(db, settings, jobs=RuntimeJobs(rt), guard=guard), rt, guard)
+    app = Application(db, settings, Services(jobs=RuntimeJobs(rt), rules=guard, effects=RuntimeEffects(rt)))
+    return Mona(settings, db, app, Dispatcher(app), rt, guard)

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_worker(mona.runtime, burst=args.burst)
     if args.cmd == "relay":
-        from jobs.ticker import Ticker, relay_once
+        from jobs.relay import relay_once
+        from jobs.ticker import Ticker
 
         if args.once:
             print(f"relayed {relay_once(mona.runtime)} events")

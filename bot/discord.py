@@ -40,12 +40,12 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot import discord_render as render
-from bot.discord_commands import CommandShape, OptionShape, build_tree, command_line, command_shapes
-from bot.discord_moderation import PLATFORM, Enforcer, chat_event
+from bot.discord_commands import CommandShape, OptionShape, argument_values, build_tree, command_line, command_shapes
+from bot.discord_moderation import PLATFORM, Enforcer, LiveDiscordModeration, chat_event
 from core.i18n import _, use_language
+from core.refs import ChannelRef, Mention
 from handlers import suggest
-from handlers.chat import AllowAll, ChatGuard, ModAction, ModLogPost
-from handlers.parser import ChannelRef, Mention
+from handlers.chat import AllowAll, ChatGuard
 from handlers.reply import Invocation, Modal, Reply
 
 if TYPE_CHECKING:
@@ -75,6 +75,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def platform_roles(user: discord.abc.User, guild: discord.Guild | None) -> frozenset[str]:
+    """What Discord says this person is in the server: its owner ("broadcaster", as on Twitch) or a
+    moderator (the Moderate Members permission), which lets them use /mod whatever their mona role."""
+    roles: set[str] = set()
+    if guild is not None and guild.owner_id == user.id:
+        roles.add("broadcaster")
+    if isinstance(user, discord.Member) and user.guild_permissions.moderate_members:
+        roles.add("moderator")
+    return frozenset(roles)
+
+
 class MonaDiscord(discord.Client):
     """A discord.py client running mona: the command tree generated from the registry, one router
     for every component and form, and ``on_message`` feeding the ``ChatGuard``."""
@@ -98,7 +109,13 @@ class MonaDiscord(discord.Client):
         build_tree(self.tree, self.shapes, run=self._on_command, suggest=self._suggest)
 
     async def setup_hook(self) -> None:
+        # Commands typed anywhere act on Discord through this connected client while it runs.
+        self._rest_moderation = self.mona.use_moderator(LiveDiscordModeration(self, self.ids, self.mona.settings.lang))
         await self.sync_commands()
+
+    async def close(self) -> None:
+        self.mona.restore_moderator("discord", getattr(self, "_rest_moderation", None))
+        await super().close()
 
     async def sync_commands(self) -> None:
         """Register the commands with Discord: in each configured server (effective at once), or
@@ -129,24 +146,27 @@ class MonaDiscord(discord.Client):
                                                   or (guild is not None and guild.owner_id == v.id)))
         return Invocation(platform=PLATFORM, user_id=str(user.id), user_name=user.display_name,
                           channel_id=str(interaction.channel_id) if interaction.channel_id else None,
-                          community=str(guild.id) if guild else None, protected_ids=protected, **kw)
+                          community=str(guild.id) if guild else None, protected_ids=protected,
+                          platform_roles=platform_roles(user, guild), **kw)
 
-    async def _dispatch(self, inv: Invocation) -> Reply:
-        return await asyncio.to_thread(self.mona.dispatcher.dispatch, inv)
+    async def _dispatch(self, inv: Invocation, command: tuple[CommandShape, dict[str, Any]] | None = None) -> Reply:
+        if command is None:
+            return await asyncio.to_thread(self.mona.dispatcher.dispatch, inv)
+        shape, values = command
+        return await asyncio.to_thread(self.mona.dispatcher.dispatch_values, inv, shape.spec.cls,
+                                       argument_values(shape, values))
 
-    async def _answer(self, interaction: Interaction, inv: Invocation, form: Modal | None = None) -> None:
+    async def _answer(self, interaction: Interaction, inv: Invocation, form: Modal | None = None,
+                      command: tuple[CommandShape, dict[str, Any]] | None = None) -> None:
         """Dispatch, answer the interaction with the reply, then carry out its effects."""
-        task = asyncio.ensure_future(self._dispatch(inv))
+        task = asyncio.ensure_future(self._dispatch(inv, command))
         try:
             reply = await asyncio.wait_for(asyncio.shield(task), self.defer_after)
         except TimeoutError:
             with contextlib.suppress(discord.HTTPException):  # too late already: answering will say so
                 await interaction.response.defer(ephemeral=True, thinking=True)
             reply = await task
-        try:
-            await self._respond(interaction, inv, reply, form)
-        finally:
-            await self._apply_effects(reply, interaction)
+        await self._respond(interaction, inv, reply, form)
 
     async def _respond(self, interaction: Interaction, inv: Invocation, reply: Reply, form: Modal | None) -> None:
         deferred = interaction.response.is_done()
@@ -195,14 +215,16 @@ class MonaDiscord(discord.Client):
     # -- slash commands, autocomplete -------------------------------------------------------
 
     async def _on_command(self, interaction: Interaction, shape: CommandShape, values: dict[str, Any]) -> None:
-        text = command_line(shape, {k: _plain(v) for k, v in values.items()})
-        inv = self._invocation(interaction, kind="command", text=text)
-        await self._guarded(interaction, f"/{shape.qualified_name}", self._answer(interaction, inv))
+        plain = {k: _plain(v) for k, v in values.items()}
+        inv = self._invocation(interaction, kind="command", text=command_line(shape, plain))
+        await self._guarded(interaction, f"/{shape.qualified_name}", self._answer(interaction, inv, command=(shape, plain)))
 
     async def _suggest(self, interaction: Interaction, option: OptionShape, typed: str) -> list[str]:
         try:
             if option.suggest == "artist":
                 return await asyncio.to_thread(suggest.artist_names, self.mona.db, typed)
+            if option.suggest == "block":
+                return await asyncio.to_thread(suggest.block_names, self.mona.db, typed)
             if option.suggest == "stage":
                 return suggest.stage_names(typed)
             if option.suggest == "event":
@@ -272,19 +294,6 @@ class MonaDiscord(discord.Client):
             return
         if outcome.actions or outcome.modlog:
             await self.enforcer.carry_out(outcome.actions, outcome.modlog, message=message)
-
-    async def _apply_effects(self, reply: Reply, interaction: Interaction) -> None:
-        actions = tuple(e for e in reply.effects if isinstance(e, ModAction))
-        posts = tuple(e for e in reply.effects if isinstance(e, ModLogPost))
-        if not (actions or posts):
-            return
-        problems = await self.enforcer.carry_out(actions, posts)
-        if problems:
-            try:
-                await interaction.followup.send(render.content("\n".join(problems), markup=True), ephemeral=True,
-                                                allowed_mentions=render.NO_MENTIONS)
-            except discord.HTTPException as e:
-                log.warning("could not report moderation problems to %s: %s", interaction.user.id, e)
 
 
 def run_discord(mona: Mona, guard: ChatGuard | None = None) -> None:

@@ -1,18 +1,19 @@
-"""Discord application (slash) commands generated from the command registry, and back.
+"""Discord application (slash) commands generated from the command declarations, and back.
 
-Every command of the registry becomes a Discord command with the same words: ``/artist move`` is
-the subcommand ``move`` of the group ``artist``; ``/mona notify add`` is ``add`` in the subgroup
+Every declared command becomes a Discord command with the same words: ``/artist move`` is the
+subcommand ``move`` of the group ``artist``; ``/mona notify add`` is ``add`` in the subgroup
 ``notify`` of ``mona`` (Discord nests at most group → subgroup → command); a group without
 subcommands (``/pipeline``) is a top-level command. Discord cannot run a group itself, so a
 command that also has subcommands (``/remind …`` beside ``/remind list``) gets a subcommand name
 of its own: ``BARE_NAMES`` names the known ones (``/remind set``, ``/mona jobs status``), others
 are called ``run``.
 
-Options come from the command's declaration, never from a second list: the positional
-placeholders of ``usage`` (``NAME``, ``STAGE``, ``@member``, ``#channel``, ``mona|spark`` …) in
-order, then ``spec.flags``. Required is what ``usage`` does not bracket. When the command runs,
-``command_line`` writes the submitted values back as the command line the shared parser reads, so
-Discord runs exactly the code path a typed command runs.
+Options are the command's declared arguments (``handlers.args.ArgSpec``), never a second list:
+positionals first, then flags, each with its type (a user, a channel, a whole number, a switch,
+fixed choices), its description and what to suggest while typing. Arguments declared for other
+platforms only (``--in`` outside a community) are left out. When the command runs, the submitted
+values build the typed command directly (``handlers.registry.build``), and ``command_line`` writes
+them back as a command line only to offer reruns (e.g. after an ambiguous name).
 """
 
 from __future__ import annotations
@@ -23,30 +24,22 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from core.i18n import _
-from handlers.parser import ChannelRef, Flag, Mention
+from core.refs import ChannelRef, Mention
+from handlers.args import ArgSpec, OptionKind, Suggest
 from handlers.registry import CommandSpec, Registry
-from handlers.suggest import role_names
 
 log = logging.getLogger("mona.discord")
 
-OptionKind = Literal["string", "integer", "boolean", "user", "channel"]
-#: What to suggest while an option is typed (Discord's autocomplete).
-Suggest = Literal["artist", "stage", "event", "command"]
-
+PLATFORM = "discord"
 #: Subcommand names for commands that are also groups (see the module's docstring).
 BARE_NAMES: dict[tuple[str, ...], str] = {("remind",): "set", ("mona", "jobs"): "status"}
 BARE_FALLBACK = "run"
-#: Names of options whose values are a fixed list of words, by that list.
-CHOICE_NAMES: dict[tuple[str, ...], str] = {("mona", "spark"): "pipeline", ("won", "lost"): "status"}
-#: Placeholders read as whole numbers.
-INTEGER_PLACEHOLDERS = re.compile(r"^(ID|[A-Z]+_ID)$")
-SUGGESTED: dict[str, Suggest] = {"NAME": "artist", "STAGE": "stage", "EVENT": "event", "COMMAND": "command"}
 
 #: Discord's limits.
 MAX_DESCRIPTION = 100
@@ -56,38 +49,19 @@ MAX_DEPTH = 3
 _NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 #: Characters the parser reads as a double quote.
 _QUOTES = '"“”„«»'
-_LITERAL = re.compile(r"^[a-z][a-z0-9_.-]*$")
-
-
-def placeholder_hint(placeholder: str) -> str | None:
-    """What a positional placeholder asks for, in the deployment's language."""
-    hints = {
-        "NAME": _("Artist name, or an id like #12"),
-        "STAGE": _("Stage name, or next"),
-        "TEXT": _("Text"),
-        "AMOUNT": _("Amount, e.g. 1500"),
-        "TITLE": _("Title"),
-        "DEAL_ID": _("Deal number"),
-        "ID": _("Number, as shown in the list"),
-        "EVENT": _("Event, e.g. artist.stage_changed, or digest"),
-        "WHEN": _("When, e.g. in 2h, tomorrow 9:00, friday 10:00"),
-        "ROLE": _("Role"),
-        "COMMAND": _("A command, e.g. artist move"),
-    }
-    return hints.get(placeholder)
 
 
 @dataclass(frozen=True)
 class OptionShape:
-    """One Discord option. ``flag`` is the flag it fills; ``None`` for a positional argument."""
+    """One Discord option, filling the declared argument ``arg``."""
 
     name: str
     description: str
     kind: OptionKind
     required: bool
+    arg: ArgSpec
     choices: tuple[str, ...] = ()
     suggest: Suggest | None = None
-    flag: Flag | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +70,7 @@ class CommandShape:
     #: The Discord words: group, [subgroup,] command.
     names: tuple[str, ...]
     description: str
-    #: Positional arguments in the order of ``usage``, then flags in the order of ``spec.flags``.
+    #: Positional arguments in declaration order, then flags.
     options: tuple[OptionShape, ...]
 
     @property
@@ -105,73 +79,18 @@ class CommandShape:
 
 
 # ----------------------------------------------------------------------------------------------
-# Registry → shapes
+# Declarations → shapes
 
 
-def usage_slots(usage: str) -> list[tuple[str, bool]]:
-    """``(placeholder, required)`` of each positional argument in a usage line, in order.
-
-    Bracketed flags (``[--genre G]``) are described by ``spec.flags`` and skipped; a bare
-    ``--flag`` or ``(`` starts free prose about flags, where the positionals end."""
-    slots: list[tuple[str, bool]] = []
-    for m in re.finditer(r"\[[^\]]*\]|\S+", usage):
-        token = m.group(0)
-        optional = token.startswith("[")
-        inner = token[1:-1].strip() if optional else token
-        if inner.startswith("--"):
-            if optional:
-                continue
-            break
-        if inner.startswith("(") or not inner:
-            break
-        if inner in ("…", "..."):
-            continue
-        slots.append((inner, not optional))
-    return slots
+def offered_on_discord(arg: ArgSpec) -> bool:
+    return arg.place != "meta" and (not arg.platforms or PLATFORM in arg.platforms)
 
 
-def _positional(slot: str, required: bool) -> OptionShape:
-    alternatives = slot.split("|")
-    if all(_LITERAL.match(a) for a in alternatives):
-        return OptionShape(CHOICE_NAMES.get(tuple(alternatives), "choice"), " | ".join(alternatives), "string",
-                           required, choices=tuple(alternatives))
-    first = next(a for a in alternatives if not _LITERAL.match(a))
-    described = placeholder_hint(first) if len(alternatives) == 1 or first == "NAME" else None
-    description = described or " | ".join(alternatives)
-    if len(alternatives) == 1 and first.startswith("@"):
-        return OptionShape(first[1:].lower() or "member", description, "user", required)
-    if len(alternatives) == 1 and first.startswith("#"):
-        return OptionShape(first[1:].lower() or "channel", description, "channel", required)
-    if any(a.startswith(("@", "#")) for a in alternatives):
-        # A member, a channel or a word: one text option (Discord turns picked mentions into <@id>).
-        return OptionShape("target", description, "string", required)
-    kind: OptionKind = "integer" if len(alternatives) == 1 and INTEGER_PLACEHOLDERS.match(first) else "string"
-    choices = tuple(role_names()) if first == "ROLE" else ()
-    return OptionShape(first.lower(), description, kind, required, choices=choices, suggest=SUGGESTED.get(first))
-
-
-def _flag_option(flag: Flag, taken: set[str]) -> OptionShape:
-    name = flag.name.replace("-", "_").lower()
-    if name in taken:
-        name = f"new_{name}"
-    kind: OptionKind = {"int": "integer", "member": "user", "bool": "boolean"}.get(flag.kind, "string")  # type: ignore[assignment]
-    choices = flag.choices if flag.kind == "choice" and len(flag.choices) <= MAX_CHOICES else ()
-    metavar = flag.metavar or {"int": "N", "member": "@member", "date": "YYYY-MM-DD", "bool": ""}.get(flag.kind, "")
-    description = flag.help or f"--{flag.name} {metavar}".strip()
-    return OptionShape(name, description, kind, False, choices=choices, suggest="stage" if flag.name == "stage" else None,
-                       flag=flag)
-
-
-def _unique_names(options: list[OptionShape]) -> list[OptionShape]:
-    seen: set[str] = set()
-    out: list[OptionShape] = []
-    for o in options:
-        name, n = o.name, 2
-        while name in seen:
-            name, n = f"{o.name}_{n}", n + 1
-        seen.add(name)
-        out.append(o if name == o.name else OptionShape(name, o.description, o.kind, o.required, o.choices, o.suggest, o.flag))
-    return out
+def option_shape(arg: ArgSpec) -> OptionShape:
+    choices = arg.choices if len(arg.choices) <= MAX_CHOICES else ()
+    return OptionShape(arg.name.rstrip("_"), _(arg.description), arg.chat.option,
+                       arg.required and arg.place != "flag", arg, choices=choices,
+                       suggest=None if choices else arg.chat.suggest)
 
 
 def discord_names(path: tuple[str, ...], paths: set[tuple[str, ...]]) -> tuple[str, ...]:
@@ -182,14 +101,14 @@ def discord_names(path: tuple[str, ...], paths: set[tuple[str, ...]]) -> tuple[s
 
 
 def shape_of(spec: CommandSpec, names: tuple[str, ...]) -> CommandShape:
-    options = [_positional(slot, required) for slot, required in usage_slots(spec.usage)]
-    taken = {o.name for o in options}
-    options += [_flag_option(f, taken) for f in spec.flags]
-    return CommandShape(spec, names, _cut(spec.summary or spec.name, MAX_DESCRIPTION), tuple(_unique_names(options)))
+    options = [option_shape(a) for a in (*spec.positionals, *spec.flags) if offered_on_discord(a)]
+    # Discord lists required options first.
+    options.sort(key=lambda o: not o.required)
+    return CommandShape(spec, names, _cut(spec.summary or spec.name, MAX_DESCRIPTION), tuple(options))
 
 
 def command_shapes(registry: Registry) -> list[CommandShape]:
-    """Every registry command as a Discord command (call inside ``use_language`` for the texts)."""
+    """Every declared command as a Discord command (call inside ``use_language`` for the texts)."""
     paths = set(registry.commands)
     shapes: list[CommandShape] = []
     for path, spec in sorted(registry.commands.items()):
@@ -211,7 +130,19 @@ def _cut(text: str, limit: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Submitted values → command line
+# Submitted values → typed command values, and back to a command line
+
+
+def argument_values(shape: CommandShape, values: Mapping[str, object]) -> dict[str, object]:
+    """The declared arguments' values from what Discord submitted (by option name; users as
+    ``Mention``, channels as ``ChannelRef``; missing, ``None`` or an unticked switch = not given)."""
+    out: dict[str, object] = {}
+    for option in shape.options:
+        value = values.get(option.name)
+        if value is None or value == "" or (value is False and option.kind == "boolean"):
+            continue
+        out[option.arg.name] = str(value) if isinstance(value, int) and option.kind == "integer" else value
+    return out
 
 
 def argument(value: object) -> str:
@@ -238,20 +169,19 @@ def _quoted(text: str) -> str:
 
 
 def command_line(shape: CommandShape, values: Mapping[str, object]) -> str:
-    """The command line the shared parser reads, from the values Discord submitted (by option
-    name; users as ``Mention``, channels as ``ChannelRef``; missing or ``None`` = not given)."""
+    """The command line that reads as the values Discord submitted (for reruns and logs)."""
     words = ["/" + " ".join(shape.spec.path)]
     flags: list[str] = []
     for option in shape.options:
         value = values.get(option.name)
         if value is None or value is False or value == "":
             continue
-        if option.flag is None:
+        if option.arg.place != "flag":
             words.append(argument(value))
         elif option.kind == "boolean":
-            flags.append(f"--{option.flag.name}")
+            flags.append(f"--{option.arg.flag}")
         else:
-            flags += [f"--{option.flag.name}", argument(value)]
+            flags += [f"--{option.arg.flag}", argument(value)]
     return " ".join(words + flags)
 
 

@@ -9,15 +9,18 @@ outcome, and returned so that the adapter can tell the person who ran the comman
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, Protocol
 
+import aiohttp
 import discord
 
 from bot import discord_render as render
+from core.effects import EffectResult, PlatformEffect
 from core.i18n import _, use_language
-from handlers.chat import ChatEvent, ModAction, ModLogPost
+from handlers.chat import ChatEvent, ModAction, ModLogPost, notice_holds
 from handlers.reply import Button
 
 PLATFORM = "discord"
@@ -61,6 +64,7 @@ class Enforcer:
         """Do each action (and post its notice), then send the mod-log posts, which also list what
         Discord refused. Returns those refusals, in the team's language, as Discord markup."""
         problems: list[str] = []
+        refused: set[str] = set()
         for action in actions:
             try:
                 await self._act(action, message)
@@ -71,10 +75,12 @@ class Enforcer:
                     log.warning("Discord refused to %s user %s in %s: %s %s", action.kind, action.user_id,
                                 action.community, e.status, e.text)
                     problems.append(self._problem(action, e))
+                    refused.add(action.kind)
             except (ValueError, LookupError) as e:
                 log.warning("could not %s user %s: %s", action.kind, action.user_id, e)
                 problems.append(self._problem(action, None))
-            if action.notice:
+                refused.add(action.kind)
+            if action.notice and notice_holds(action, refused):
                 channel_id = action.channel_id or (str(message.channel.id) if message else None)
                 if channel_id:
                     await self._send(channel_id, content=render.content(action.notice))
@@ -86,14 +92,7 @@ class Enforcer:
 
     def _problem(self, action: ModAction, error: discord.HTTPException | None) -> str:
         with use_language(self.lang):
-            if isinstance(error, discord.Forbidden):
-                why = _("Discord refused: mona lacks the permission, or its role is below theirs")
-            elif isinstance(error, discord.NotFound):
-                why = _("not found on Discord")
-            elif error is not None:
-                why = f"HTTP {error.status} {error.text}".strip()
-            else:
-                why = _("not found on Discord")
+            why = refusal(error) if error is not None else _("not found on Discord")
             # Markup, not plain text: the user as a mention (shown as their name; nothing pings).
             return _("Could not carry out {action} for {user}: {why}.", action=action.kind, user=f"<@{action.user_id}>",
                      why=render.escape(why))
@@ -105,32 +104,139 @@ class Enforcer:
         except (discord.HTTPException, ValueError) as e:
             log.warning("could not post in channel %s: %s", channel_id, e)
 
-    async def _guild(self, community: str) -> discord.Guild:
-        guild = self.client.get_guild(int(community))
-        return guild if guild is not None else await self.client.fetch_guild(int(community))
-
-    async def _member(self, guild: discord.Guild, user_id: str, message: discord.Message | None) -> discord.Member:
-        if message is not None and isinstance(message.author, discord.Member) and str(message.author.id) == user_id:
-            return message.author
-        return guild.get_member(int(user_id)) or await guild.fetch_member(int(user_id))
-
     async def _act(self, action: ModAction, message: discord.Message | None) -> None:
-        reason = action.reason[:MAX_REASON] or None
-        if action.kind == "delete":
-            if action.channel_id and action.message_id:
-                await self.client.get_partial_messageable(int(action.channel_id)).get_partial_message(int(action.message_id)).delete()
-            return
-        if action.kind == "warn":
-            return  # the notice is the warning
-        guild = await self._guild(action.community)
-        if action.kind == "timeout":
-            seconds = min(max(action.duration_s or DEFAULT_TIMEOUT_S, 1), MAX_TIMEOUT_S)
-            member = await self._member(guild, action.user_id, message)
-            await member.timeout(dt.timedelta(seconds=seconds), reason=reason)
-        elif action.kind == "untimeout":
-            member = await self._member(guild, action.user_id, message)
-            await member.timeout(None, reason=reason)
-        elif action.kind == "ban":
-            await guild.ban(discord.Object(id=int(action.user_id)), reason=reason, delete_message_seconds=BAN_DELETES_S)
-        elif action.kind == "unban":
-            await guild.unban(discord.Object(id=int(action.user_id)), reason=reason)
+        await discord_act(self.client.http, action)
+
+
+class Action(Protocol):
+    """A moderation action as both the guard's ``ModAction`` and a command's ``PlatformEffect`` carry it."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def community(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def duration_s(self) -> int | None: ...
+    @property
+    def reason(self) -> str: ...
+
+
+async def discord_act(http: discord.http.HTTPClient, action: Action) -> None:
+    """One moderation action through Discord's REST API (the same calls with or without a
+    gateway connection). Raises ``discord.HTTPException`` when Discord refuses."""
+    reason = action.reason[:MAX_REASON] or None
+    if action.kind == "delete":
+        if action.channel_id and action.message_id:
+            await http.delete_message(int(action.channel_id), int(action.message_id), reason=reason)
+    elif action.kind == "timeout":
+        seconds = min(max(action.duration_s or DEFAULT_TIMEOUT_S, 1), MAX_TIMEOUT_S)
+        until = discord.utils.utcnow() + dt.timedelta(seconds=seconds)
+        await http.edit_member(int(action.community), int(action.user_id), reason=reason,
+                               communication_disabled_until=until.isoformat())
+    elif action.kind == "untimeout":
+        await http.edit_member(int(action.community), int(action.user_id), reason=reason, communication_disabled_until=None)
+    elif action.kind == "ban":
+        await http.ban(int(action.user_id), int(action.community), delete_message_seconds=BAN_DELETES_S, reason=reason)
+    elif action.kind == "unban":
+        await http.unban(int(action.user_id), int(action.community), reason=reason)
+    # "warn": the notice is the warning.
+
+
+async def apply_effect(http: discord.http.HTTPClient, effect: PlatformEffect, ids: render.CustomIds,
+                       lang: str) -> EffectResult:
+    """A command's action on Discord (``core.effects``): do it, post its notice only if it went
+    through, then post the case in the mod-log with what Discord refused, if anything."""
+    with use_language(lang):
+        try:
+            await discord_act(http, effect)
+            result = EffectResult("done")
+        except discord.HTTPException as e:
+            if effect.kind == "delete" and isinstance(e, discord.NotFound):
+                result = EffectResult("done", _("the message was already gone"))
+            elif e.status >= 500:
+                return EffectResult("failed", f"Discord answered {e.status}", retry=True)
+            else:
+                log.warning("Discord refused to %s user %s in %s: %s %s", effect.kind, effect.user_id, effect.community,
+                            e.status, e.text)
+                result = EffectResult("refused", refusal(e))
+        except (aiohttp.ClientError, OSError) as e:
+            return EffectResult("failed", f"Discord could not be reached ({type(e).__name__})", retry=True)
+        if result.status == "done" and effect.notice and effect.channel_id:
+            await _post(http, effect.channel_id, content=render.content(effect.notice))
+        if effect.modlog_channel:
+            problems = [] if result.status == "done" else [
+                _("Could not carry out {action} for {user}: {why}.", action=effect.kind, user=f"<@{effect.user_id}>",
+                  why=render.escape(result.detail))]
+            post = ModLogPost(effect.modlog_channel, effect.modlog_title, effect.modlog_text, effect.undo_action,
+                              str(effect.case_id or ""))
+            undo = (Button(_("Undo"), post.undo_action_id, post.undo_value),) if post.undo_action_id else ()
+            await _post(http, post.channel_id, embed=render.modlog_embed(post, problems), view=render.view(undo, ids))
+        return result
+
+
+async def _post(http: discord.http.HTTPClient, channel_id: str, **message: Any) -> None:
+    try:
+        with discord.http.handle_message_parameters(**{k: v for k, v in message.items() if v is not None},
+                                                    allowed_mentions=render.NO_MENTIONS) as params:
+            await http.send_message(int(channel_id), params=params)
+    except (discord.HTTPException, ValueError) as e:
+        log.warning("could not post in channel %s: %s", channel_id, e)
+
+
+class DiscordModeration:
+    """``core.effects.ModerationGateway`` over Discord's REST API with the bot token: no gateway
+    connection, so a command typed in Slack, the console or another process acts on a server."""
+
+    platform = PLATFORM
+
+    def __init__(self, token: str, api_url: str, lang: str) -> None:
+        self.token, self.api_url, self.lang = token, api_url, lang
+        self.ids = render.CustomIds()
+
+    def carry_out(self, effect: PlatformEffect) -> EffectResult:
+        return asyncio.run(self._carry_out(effect))
+
+    async def _carry_out(self, effect: PlatformEffect) -> EffectResult:
+        discord.http.Route.BASE = self.api_url.rstrip("/")
+        http = discord.http.HTTPClient(asyncio.get_running_loop())
+        try:
+            await http.static_login(self.token)
+        except discord.LoginFailure:
+            await http.close()
+            return EffectResult("failed", "Discord refused mona's token (DISCORD_TOKEN)")
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+            await http.close()
+            return EffectResult("failed", f"Discord could not be reached ({type(e).__name__})", retry=True)
+        try:
+            return await apply_effect(http, effect, self.ids, self.lang)
+        finally:
+            await http.close()
+
+
+class LiveDiscordModeration:
+    """The same over a connected client's own HTTP session (no second login), from any thread."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, ids: render.CustomIds, lang: str, *, timeout: float = 10.0) -> None:
+        self.client, self.ids, self.lang, self.timeout = client, ids, lang, timeout
+
+    def carry_out(self, effect: PlatformEffect) -> EffectResult:
+        future = asyncio.run_coroutine_threadsafe(apply_effect(self.client.http, effect, self.ids, self.lang),
+                                                  self.client.loop)
+        return future.result(self.timeout)
+
+
+def refusal(error: discord.HTTPException) -> str:
+    """Why Discord refused, in the team's language."""
+    if isinstance(error, discord.Forbidden):
+        return _("Discord refused: mona lacks the permission, or its role is below theirs")
+    if isinstance(error, discord.NotFound):
+        return _("not found on Discord")
+    return f"HTTP {error.status} {error.text}".strip()

@@ -277,4 +277,4 @@ def run_socket_mode(mona: Mona) -> None:
     """Connect to Slack over Socket Mode with the app-level token (blocks)."""
     if not mona.settings.slack_app_token:
         raise ValueError("SLACK_APP_TOKEN is required for Socket Mode")
-    SocketModeHandler(build_app(mona), mona.settings.slack_app_token).start()
+    SocketModeHandler(build_app(mona), mona.settings.slack_app_token).start()  # type: ignore[no-untyped-call]

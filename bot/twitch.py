@@ -42,9 +42,9 @@ from bot.twitch_commands import (
     split_target,
     uptime_line,
 )
-from bot.twitch_moderation import PLATFORM, Directory, Enforcer, chat_event, twitch_error
+from bot.twitch_moderation import PLATFORM, Directory, Enforcer, LiveTwitchModeration, chat_event, twitch_error
 from core.i18n import _, use_language
-from handlers.chat import AllowAll, ChatEvent, ChatGuard, ModAction, ModLogPost, Outcome
+from handlers.chat import AllowAll, ChatEvent, ChatGuard, Outcome
 from handlers.reply import Invocation, Reply
 
 if TYPE_CHECKING:
@@ -139,6 +139,9 @@ class MonaTwitch(twitchio.Client):
     # -- connecting -----------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
+        # Commands typed anywhere act on this channel through this connected client while it runs.
+        self._rest_moderation = self.mona.use_moderator(
+            LiveTwitchModeration(self, self.bot_user_id, asyncio.get_running_loop()))
         subscription = ChatMessageSubscription(broadcaster_user_id=self.channel_id, user_id=self.bot_user_id)
         await self.subscribe_websocket(subscription, token_for=self.bot_user_id)
         log.info("reading the chat of Twitch channel %s as user %s", self.channel_id, self.bot_user_id)
@@ -150,6 +153,7 @@ class MonaTwitch(twitchio.Client):
         pending = [t for t in self._handling if t is not current]
         if pending:
             await asyncio.wait(pending, timeout=5)
+        self.mona.restore_moderator("twitch", getattr(self, "_rest_moderation", None))
         await super().close(**options)
 
     async def event_subscription_revoked(self, payload: twitchio.SubscriptionRevoked) -> None:
@@ -189,7 +193,6 @@ class MonaTwitch(twitchio.Client):
             await self._run_command(command, event)
 
     async def _run_command(self, command: ChatCommand, event: ChatEvent) -> None:
-        effects: tuple[Any, ...] = ()
         with use_language(self.mona.settings.lang):
             if command.word == "uptime":
                 line = await self._uptime()
@@ -202,11 +205,10 @@ class MonaTwitch(twitchio.Client):
                     reply = await self._run_dispatcher(self._invocation(event, f"/artist show {command.args}"))
                     line = artist_line(reply)
             elif command.word in self.mod_commands:
-                line, effects = await self._mirror(command, event)
+                line = await self._mirror(command, event)
             else:
                 return
         await self.enforcer.say(line, reply_to=event.message_id)
-        await self._apply_effects(effects, event)
 
     async def _uptime(self) -> str:
         try:
@@ -217,28 +219,29 @@ class MonaTwitch(twitchio.Client):
         started = streams[0].started_at if streams else None
         return uptime_line(started, dt.datetime.now(dt.UTC))
 
-    async def _mirror(self, command: ChatCommand, event: ChatEvent) -> tuple[str, tuple[Any, ...]]:
-        """A ``/mod`` command typed in chat: dispatch it and return its line and effects."""
+    async def _mirror(self, command: ChatCommand, event: ChatEvent) -> str:
+        """A ``/mod`` command typed in chat: dispatch it and return its line (what it did on
+        Twitch is carried out by ``core.effects``, and the line says whether it went through)."""
         words = self.mod_commands[command.word]
         args = command.args
         protected: frozenset[str] = frozenset()
         if command.word in NAMES_A_USER and args:
             login, rest = split_target(args)
             if login is None:
-                return _("Name someone with @login: !{command} @login …", command=command.word), ()
+                return _("Name someone with @login: !{command} @login …", command=command.word)
             try:
                 user = await self.directory.user(login)
             except twitchio.HTTPException as e:
                 log.warning("Twitch would not look up @%s: %s", login, twitch_error(e))
-                return _("Twitch did not answer; try again in a moment."), ()
+                return _("Twitch did not answer; try again in a moment.")
             if user is None:
-                return _("There is no Twitch user called @{login}.", login=login), ()
+                return _("There is no Twitch user called @{login}.", login=login)
             if await self.directory.is_moderator(user.id):
                 protected = frozenset({user.id})
             args = f"{mention(user.id, user.name)} {rest}".strip()
         inv = self._invocation(event, f"/{words} {args}".strip(), protected_ids=protected)
         reply = await self._run_dispatcher(inv)
-        return reply_line(reply), reply.effects
+        return reply_line(reply)
 
     def _invocation(self, event: ChatEvent, text: str, **kw: Any) -> Invocation:
         return Invocation(platform=PLATFORM, user_id=event.user_id, user_name=event.user_name, kind="command", text=text,
@@ -246,15 +249,6 @@ class MonaTwitch(twitchio.Client):
 
     async def _run_dispatcher(self, inv: Invocation) -> Reply:
         return await asyncio.to_thread(self.mona.dispatcher.dispatch, inv)
-
-    async def _apply_effects(self, effects: tuple[Any, ...], event: ChatEvent) -> None:
-        actions = tuple(e for e in effects if isinstance(e, ModAction))
-        posts = tuple(e for e in effects if isinstance(e, ModLogPost))
-        if not (actions or posts):
-            return
-        problems = await self.enforcer.carry_out(actions, posts)
-        if problems:
-            await self.enforcer.say(" · ".join(problems), reply_to=event.message_id)
 
 
 async def serve_twitch(mona: Mona, guard: ChatGuard | None = None) -> None:

@@ -86,8 +86,8 @@ def chat_line(text: str) -> str:
 
 
 def reply_line(reply: Reply) -> str:
-    """Everything a person reads in ``reply``, as one line; buttons are left out, except the
-    choices offered when a name matched several (their labels are the answer)."""
+    """Everything a person reads in ``reply``, as one line, its footer last; buttons are left out,
+    except the choices offered when a name matched several (their labels are the answer)."""
     parts = [reply.title, reply.text]
     for section in reply.sections:
         parts += [section.title, section.text]
@@ -95,6 +95,7 @@ def reply_line(reply: Reply) -> str:
     choices = [b.label for b in reply.buttons if b.action_id == RERUN]
     if choices:
         parts.append(", ".join(choices))
+    parts.append(reply.footer)  # e.g. whether Twitch carried the action out
     return chat_line(" · ".join(p.replace("\n", " · ") for p in parts if p))
 
 

@@ -21,11 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import twitchio
 
+from bot.discord_moderation import Action
 from bot.twitch_commands import chat_line
+from core.effects import EffectResult, PlatformEffect
 from core.i18n import _, use_language
-from handlers.chat import ChatEvent, ModAction, ModLogPost
+from handlers.chat import ChatEvent, ModAction, ModLogPost, notice_holds
 
 PLATFORM = "twitch"
 DEFAULT_TIMEOUT_S = 600
@@ -193,6 +196,7 @@ class Enforcer:
         """Do each action (and post its notice); log the mod-log posts. Returns what Twitch refused,
         as short lines in the team's language."""
         problems: list[str] = []
+        refused: set[str] = set()
         for action in actions:
             try:
                 await self._act(action)
@@ -205,7 +209,8 @@ class Enforcer:
                     with use_language(self.lang):
                         problems.append(_("Twitch refused to {action} {user}: {why}", action=action.kind,
                                           user=action.user_id, why=twitch_error(e)))
-            if action.notice:
+                    refused.add(action.kind)
+            if action.notice and notice_holds(action, refused):
                 await self.say(action.notice, channel_id=action.community or None)
         for post in posts:
             # Twitch has no mod-log channel; the case itself is in the case log.
@@ -213,16 +218,103 @@ class Enforcer:
         return problems
 
     async def _act(self, action: ModAction) -> None:
-        channel = self.client.create_partialuser(action.community or self.channel_id)
-        reason = action.reason[:MAX_REASON] or None
-        if action.kind == "delete":
-            if action.message_id:
-                await channel.delete_chat_messages(moderator=self.bot_id, message_id=action.message_id)
-        elif action.kind == "timeout":
-            seconds = min(max(action.duration_s or DEFAULT_TIMEOUT_S, 1), MAX_TIMEOUT_S)
-            await channel.timeout_user(moderator=self.bot_id, user=action.user_id, duration=seconds, reason=reason)
-        elif action.kind == "ban":
-            await channel.ban_user(moderator=self.bot_id, user=action.user_id, reason=reason)
-        elif action.kind in ("unban", "untimeout"):
-            await channel.unban_user(moderator=self.bot_id, user_id=action.user_id)
-        # "warn": the notice is the warning.
+        await twitch_act(self.client, self.bot_id, action, default_channel=self.channel_id)
+
+
+async def twitch_act(client: twitchio.Client, bot_id: str, action: Action, *, default_channel: str = "") -> None:
+    """One moderation action through Helix as the bot (the same calls with or without a chat
+    connection). Raises ``twitchio.HTTPException`` when Twitch refuses."""
+    channel = client.create_partialuser(action.community or default_channel)
+    reason = action.reason[:MAX_REASON] or None
+    if action.kind == "delete":
+        if action.message_id:
+            await channel.delete_chat_messages(moderator=bot_id, message_id=action.message_id)
+    elif action.kind == "timeout":
+        seconds = min(max(action.duration_s or DEFAULT_TIMEOUT_S, 1), MAX_TIMEOUT_S)
+        await channel.timeout_user(moderator=bot_id, user=action.user_id, duration=seconds, reason=reason)
+    elif action.kind == "ban":
+        await channel.ban_user(moderator=bot_id, user=action.user_id, reason=reason)
+    elif action.kind in ("unban", "untimeout"):
+        await channel.unban_user(moderator=bot_id, user_id=action.user_id)
+    # "warn": the notice is the warning.
+
+
+async def apply_effect(client: twitchio.Client, bot_id: str, effect: PlatformEffect) -> EffectResult:
+    """A command's action on Twitch (``core.effects``): do it as the bot, then post its notice in
+    the channel's chat only if it went through. A @login typed outside Twitch is looked up first."""
+    try:
+        if not effect.user_id.isdigit() and effect.kind != "delete":
+            users = await client.fetch_users(logins=[effect.user_id.lstrip("@").lower()])
+            if not users:
+                return EffectResult("refused", f"there is no Twitch user called @{effect.user_id}")
+            effect.user_id = str(users[0].id)
+        await twitch_act(client, bot_id, effect)
+    except twitchio.HTTPException as e:
+        if effect.kind == "delete" and e.status == 404:
+            return EffectResult("done", "the message was already gone")
+        if e.status >= 500:
+            return EffectResult("failed", f"Twitch answered {e.status}", retry=True)
+        log.warning("Twitch refused to %s user %s in %s: %s", effect.kind, effect.user_id, effect.community, twitch_error(e))
+        return EffectResult("refused", twitch_error(e))
+    except (aiohttp.ClientError, OSError) as e:
+        return EffectResult("failed", f"Twitch could not be reached ({type(e).__name__})", retry=True)
+    if effect.notice:
+        line = chat_line(effect.notice)
+        try:
+            if line:
+                await client.create_partialuser(effect.community).send_message(line, sender=bot_id, token_for=bot_id)
+        except twitchio.HTTPException as e:
+            log.warning("could not post the notice of effect %s: %s", effect.id, twitch_error(e))
+    if effect.modlog_channel:
+        # Twitch has no mod-log channel; the case itself is in the case log.
+        log.info("mod-log (twitch): %s — %s", effect.modlog_title, effect.modlog_text)
+    return EffectResult("done")
+
+
+class TwitchModeration:
+    """``core.effects.ModerationGateway`` over Helix with the bot account's refresh token: no chat
+    connection, so a command typed in Slack, the console or another process acts on a channel."""
+
+    platform = PLATFORM
+
+    def __init__(self, *, client_id: str, client_secret: str | None, bot_id: str, bot_token: str | None,
+                 refresh_token: str, api_url: str, auth_url: str) -> None:
+        self.client_id, self.client_secret, self.bot_id = client_id, client_secret, bot_id
+        self.bot_token, self.refresh_token = bot_token, refresh_token
+        self.api_url, self.auth_url = api_url, auth_url
+
+    def carry_out(self, effect: PlatformEffect) -> EffectResult:
+        return asyncio.run(self._carry_out(effect))
+
+    async def _carry_out(self, effect: PlatformEffect) -> EffectResult:
+        twitchio.http.Route.BASE = self.api_url.rstrip("/") + "/"
+        twitchio.http.Route.ID_BASE = self.auth_url.rstrip("/") + "/"
+        client = twitchio.Client(client_id=self.client_id, client_secret=self.client_secret, bot_id=self.bot_id,
+                                 fetch_client_user=False)
+        try:
+            await client.login(load_tokens=False, save_tokens=False)
+            await client.add_token(self.bot_token or "-", self.refresh_token)
+        except twitchio.InvalidTokenException:
+            await client.close()
+            return EffectResult("failed", "Twitch refused mona's tokens (TWITCH_REFRESH_TOKEN)")
+        except (twitchio.HTTPException, aiohttp.ClientError, OSError) as e:
+            await client.close()
+            return EffectResult("failed", f"Twitch could not be reached ({type(e).__name__})", retry=True)
+        try:
+            return await apply_effect(client, self.bot_id, effect)
+        finally:
+            await client.close()
+
+
+class LiveTwitchModeration:
+    """The same over the connected client (its tokens and session) on its loop, from any thread."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: twitchio.Client, bot_id: str, loop: asyncio.AbstractEventLoop, *,
+                 timeout: float = 10.0) -> None:
+        self.client, self.bot_id, self.loop, self.timeout = client, bot_id, loop, timeout
+
+    def carry_out(self, effect: PlatformEffect) -> EffectResult:
+        future = asyncio.run_coroutine_threadsafe(apply_effect(self.client, self.bot_id, effect), self.loop)
+        return future.result(self.timeout)

@@ -404,7 +404,7 @@ def log_interaction(uow: UnitOfWork, actor: Member, artist: Artist, kind: str, t
         raise InvalidInput(_("Unknown interaction type {kind}. Types: {kinds}.", kind=kind, kinds=", ".join(INTERACTION_KINDS)))
     text = clean(text, what=_("note"))
     if not text:
-        raise InvalidInput(_("Write what happened after the artist's name, e.g. /artist note Alex called about the EP."))
+        raise InvalidInput(_("Say what happened, e.g. called about the EP."))
     item = Interaction(artist_id=artist.id, kind=kind, text=text, author_id=actor.id, at=utcnow())
     uow.session.add(item)
     uow.session.flush()
@@ -412,13 +412,17 @@ def log_interaction(uow: UnitOfWork, actor: Member, artist: Artist, kind: str, t
     return item
 
 
-def add_deal(uow: UnitOfWork, actor: Member, artist: Artist, *, amount: str, title: str, currency: str = "EUR",
+def add_deal(uow: UnitOfWork, actor: Member, artist: Artist, *, amount: Decimal, title: str, currency: str = "EUR",
              expected_close: dt.date | None = None) -> Opportunity:
-    value = parse_amount(amount)
+    if amount < 0:
+        raise InvalidInput(_("The amount must not be negative: {text}.", text=amount))
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(_("{text} is more than the largest amount mona keeps (1,000,000,000).", text=amount))
+    value = amount.quantize(Decimal("0.01"))
     code = parse_currency(currency)
     title = clean(title, what=_("title"), max_len=300, allow_newlines=False)
     if not title:
-        raise InvalidInput(_("Give the deal a title after the amount, e.g. /artist deal Alex 1500 Summer tour."))
+        raise InvalidInput(_("Give the deal a title, e.g. Summer tour."))
     deal = Opportunity(artist_id=artist.id, title=title, value=value, currency=code, status="open",
                        expected_close=expected_close, author_id=actor.id, created_at=utcnow())
     uow.session.add(deal)
@@ -427,10 +431,7 @@ def add_deal(uow: UnitOfWork, actor: Member, artist: Artist, *, amount: str, tit
     return deal
 
 
-def set_deal_status(uow: UnitOfWork, actor: Member, deal_ref: str, status: str) -> Opportunity:
-    deal_id = _ref_id(deal_ref)
-    if deal_id is None:
-        raise InvalidInput(_("{ref} is not a deal id; deal ids look like 12 or #12.", ref=deal_ref))
+def set_deal_status(uow: UnitOfWork, actor: Member, deal_id: int, status: str) -> Opportunity:
     status = status.lower()
     if status not in ("won", "lost"):
         raise InvalidInput(_("A deal's status can be set to won or lost, not {status}.", status=status))

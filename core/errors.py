@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: The stable codes of typed errors: chat adapters turn them into replies, the HTTP API into
+#: 422 / 404 / 409 / 409 / 403 / 503 (``internal`` is a bug, answered with a ref id).
+ERROR_CODES = ("invalid", "not_found", "ambiguous", "conflict", "forbidden", "unavailable", "internal")
+
 
 class UserError(Exception):
     """A problem with what the user asked; ``message`` is shown to them as it is."""
+
+    code = "invalid"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -19,19 +25,27 @@ class UserError(Exception):
 
 
 class NotFound(UserError):
-    pass
+    code = "not_found"
 
 
 class InvalidInput(UserError):
-    pass
+    code = "invalid"
 
 
 class PermissionDenied(UserError):
-    pass
+    code = "forbidden"
 
 
 class ConcurrentChange(UserError):
     """Someone else changed the record after this user looked at it; nothing was saved."""
+
+    code = "conflict"
+
+
+class Unavailable(UserError):
+    """A service mona depends on (the queue, a platform, OBS) cannot be reached right now."""
+
+    code = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,8 @@ class Candidate:
 
 class Ambiguous(UserError):
     """A name matched several records: the reply offers them as choices instead of guessing."""
+
+    code = "ambiguous"
 
     def __init__(self, message: str, candidates: Sequence[Candidate], ref: str) -> None:
         super().__init__(message)

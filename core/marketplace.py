@@ -5,10 +5,11 @@ new → accepted → in_progress → delivered → closed, or declined / cancell
 ``LEGAL`` are allowed, each one is logged in ``market_transitions`` (who, when, note) and recorded
 as an outbox event (``request.<status>``) that tells the requester and the artist's owner.
 
-Figures for ``/market stats`` come from small aggregates kept up to date as requests move
+The marketplace figures come from small aggregates kept up to date as requests move
 (``market_request_counts``, ``market_request_durations``, ``market_revenue``), so they cost the
-same whatever the number of requests. Services take a ``UnitOfWork`` and the acting ``Member``
-and leave the commit to the caller, like ``core.artists``.
+same whatever the number of requests. Services take a ``UnitOfWork``, the acting ``Member`` and
+typed values (an ``int`` request id, a ``Decimal`` budget, a ``Status``), and leave the commit to
+the caller, like ``core.artists``. Reading those values from chat text is the handlers' job.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text
@@ -35,10 +36,12 @@ from core.pipeline_stats import weighted_median
 from core.team import Member
 from core.text import clean, fold
 
-STATUSES = ("new", "accepted", "in_progress", "delivered", "closed", "declined", "cancelled")
-OPEN = ("new", "accepted", "in_progress")
+#: Where a request stands in its lifecycle.
+Status = Literal["new", "accepted", "in_progress", "delivered", "closed", "declined", "cancelled"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+OPEN: tuple[Status, ...] = ("new", "accepted", "in_progress")
 #: The moves allowed from each status; the statuses without moves are final.
-LEGAL: dict[str, tuple[str, ...]] = {
+LEGAL: dict[str, tuple[Status, ...]] = {
     "new": ("accepted", "declined", "cancelled"),
     "accepted": ("in_progress", "cancelled"),
     "in_progress": ("delivered", "cancelled"),
@@ -48,7 +51,9 @@ LEGAL: dict[str, tuple[str, ...]] = {
     "cancelled": (),
 }
 CURRENCY = "EUR"
-#: The steps whose time from opening ``/market stats`` reports, by the status that ends them.
+#: The largest id a row can have (ids are 32-bit integer columns): larger numbers name nothing.
+MAX_ID = 2**31 - 1
+#: The steps whose time from opening the figures report, by the status that ends them.
 STEPS = {"accepted": "accept", "delivered": "deliver"}
 _OPEN_SQL = "status IN ('new', 'accepted', 'in_progress')"
 
@@ -209,7 +214,9 @@ def unknown_block(typed: str, every: Sequence[Block]) -> str:
 
 def edit_block(uow: UnitOfWork, actor: Member, block: Block, *, channel: tuple[str, str, str] | None = None,
                assignee: Member | None = None) -> list[str]:
-    """Set the block's channel (platform, target, label) and/or default assignee; returns what changed."""
+    """Set the block's channel (platform, target, label) and/or default assignee; returns what changed.
+
+    Not audited here: the command that calls it is declared sensitive, so ``execute`` writes the entry."""
     changed = []
     if channel is not None:
         block.channel_platform, block.channel_target, block.channel_label = channel
@@ -218,10 +225,7 @@ def edit_block(uow: UnitOfWork, actor: Member, block: Block, *, channel: tuple[s
         block.assignee_id = assignee.id
         changed.append("assignee")
     if not changed:
-        raise InvalidInput(_("Say what to change: --channel #channel and/or --assignee @member."))
-    from core.team import audit
-
-    audit(uow, actor, "market.block", block.key, ", ".join(changed))
+        raise InvalidInput(_("Nothing to change: give a channel or a default assignee."))
     return changed
 
 
@@ -232,18 +236,11 @@ def budget_range(block: Block) -> str:
 # ---------------------------------------------------------------- requests
 
 
-def parse_ref(ref: str) -> int | None:
-    m = re.fullmatch(r"#?(\d{1,9})", ref.strip())
-    return int(m.group(1)) if m else None
-
-
-def get(uow: UnitOfWork, ref: str) -> MarketRequest:
-    rid = parse_ref(ref)
-    if rid is None:
-        raise InvalidInput(_("{ref} is not a request number; they look like 12 or #12.", ref=ref))
-    req = uow.session.get(MarketRequest, rid)
+def get(uow: UnitOfWork, request_id: int) -> MarketRequest:
+    """The request numbered ``request_id``; ``NotFound`` if there is none (whatever the number)."""
+    req = uow.session.get(MarketRequest, request_id) if 0 < request_id <= MAX_ID else None
     if req is None:
-        raise NotFound(_("No request has the number #{id}.", id=rid))
+        raise NotFound(_("No request has the number #{id}.", id=request_id))
     return req
 
 
@@ -272,10 +269,10 @@ def open_request(uow: UnitOfWork, actor: Member, artist: Artist, block: Block, *
     """Open a request in status new. A budget outside the block's range raises ``BudgetOutOfRange``
     unless ``confirm``; a due date before ``today`` is refused. Nothing is written on refusal."""
     if artist.archived_at:
-        raise InvalidInput(_("{name} is archived; restore them first with /artist restore.", name=artist.name))
+        raise InvalidInput(_("{name} is archived; restore them first.", name=artist.name))
     brief = clean(brief, what=_("brief"), max_len=1500)
     if not brief:
-        raise InvalidInput(_("Write a brief after the block: what is needed, e.g. /market request Alex booking a 10-date club tour."))
+        raise InvalidInput(_("The brief is empty: say what is needed, e.g. a 10-date club tour."))
     if due is not None and due < today:
         raise InvalidInput(_("The due date {date} is in the past; give today or a later date.", date=due.isoformat()))
     if budget is not None and not confirm and not (block.budget_min <= budget <= block.budget_max):
@@ -318,18 +315,10 @@ def _save(uow: UnitOfWork, req: MarketRequest) -> None:
                                  who=who, id=rid, status=status)) from None
 
 
-def check_status(word: str) -> str:
-    status = word.strip().lower().replace("-", "_").replace(" ", "_")
-    if status == "in_progress" or status in STATUSES:
-        return status
-    close = process.extractOne(status, STATUSES, score_cutoff=60)
-    hint = " " + _("Did you mean {status}?", status=close[0]) if close else ""
-    raise InvalidInput(_("Unknown status {status}. Statuses: {statuses}.", status=word, statuses=", ".join(STATUSES)) + hint)
-
-
-def move(uow: UnitOfWork, actor: Member, req: MarketRequest, to: str, *, note: str | None = None) -> str:
+def move(uow: UnitOfWork, actor: Member, req: MarketRequest, to: Status, *, note: str | None = None) -> str:
     """Move ``req`` to status ``to`` if the lifecycle allows it; returns the status it left."""
-    to = check_status(to)
+    if to not in STATUSES:
+        raise InvalidInput(_("Unknown status {status}. Statuses: {statuses}.", status=to, statuses=", ".join(STATUSES)))
     before = req.status
     if to == before:
         _now, who = _last_actor(uow, req.id, to)
@@ -422,7 +411,7 @@ def view(uow: UnitOfWork, req: MarketRequest) -> RequestView:
 
 @dataclass(frozen=True)
 class RequestFilter:
-    status: str | None = None
+    status: Status | None = None
     block_id: int | None = None
     artist_id: int | None = None
     member_id: int | None = None  # requested by or assigned to

@@ -148,11 +148,10 @@ def rules(uow: UnitOfWork) -> list[NotificationRule]:
     return list(uow.session.scalars(select(NotificationRule).order_by(NotificationRule.event_type, NotificationRule.id)))
 
 
-def remove_rule(uow: UnitOfWork, actor: Member, rule_id: str) -> NotificationRule:
-    rid = int(rule_id.lstrip("#")) if rule_id.lstrip("#").isdigit() else None
-    rule = uow.session.get(NotificationRule, rid) if rid is not None else None
+def remove_rule(uow: UnitOfWork, actor: Member, rule_id: int) -> NotificationRule:
+    rule = uow.session.get(NotificationRule, rule_id)
     if rule is None:
-        raise NotFound(_("No notification rule has the id {id}; see /mona notify list.", id=rule_id))
+        raise NotFound(_("No notification rule has the id {id}.", id=rule_id))
     uow.session.delete(rule)
     audit(uow, actor, "notify.remove", f"rule {rule.id}", f"{rule.event_type} -> {rule.platform}:{rule.target}")
     return rule
@@ -285,3 +284,37 @@ def counts(uow: UnitOfWork) -> dict[str, int]:
 def last_failures(uow: UnitOfWork, limit: int = 5) -> list[Delivery]:
     return list(uow.session.scalars(
         select(Delivery).where(Delivery.status == "dead").order_by(Delivery.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- long job runs
+
+
+def create_run(uow: UnitOfWork, actor: Member, *, kind: str, platform: str, channel_id: str | None) -> JobRun:
+    """A long job, queued: a worker picks it up once it is committed and handed to the queue."""
+    run = JobRun(kind=kind, started_by_id=actor.id, platform=platform, channel_id=channel_id, args={})
+    uow.session.add(run)
+    uow.session.flush()
+    return run
+
+
+def recent_runs(uow: UnitOfWork, limit: int = 5) -> list[JobRun]:
+    return list(uow.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(limit)))
+
+
+def retry_run(uow: UnitOfWork, run_id: int) -> JobRun:
+    """Queue a failed job again (it is handed to the queue once this is committed)."""
+    run = uow.session.get(JobRun, run_id)
+    if run is None or run.status != "failed":
+        raise InvalidInput(_("Job {id} has not failed; nothing to retry.", id=run_id))
+    run.status, run.error, run.progress_ref, run.finished_at = "queued", None, None, None
+    return run
+
+
+def fail_unstarted(uow: UnitOfWork, run_id: int, error: str) -> bool:
+    """Mark a queued job failed because it never reached a worker (the queue refused it), so it
+    can be retried; False if a worker took it after all."""
+    run = uow.session.get(JobRun, run_id)
+    if run is None or run.status != "queued":
+        return False
+    run.status, run.error, run.finished_at = "failed", error[:1000], utcnow()
+    return True

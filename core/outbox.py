@@ -8,36 +8,18 @@ between, and nothing is announced for a change that was rolled back.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import events
 from core.db import Base, UnitOfWork, utcnow
 
-#: Every event type the core emits; routing rules may only name these.
-EVENT_TYPES = frozenset(
-    {
-        "artist.created",
-        "artist.updated",
-        "artist.stage_changed",
-        "artist.archived",
-        "artist.restored",
-        "interaction.logged",
-        "deal.created",
-        "deal.won",
-        "deal.lost",
-        "member.role_changed",
-        "request.created",
-        "request.assigned",
-        "request.accepted",
-        "request.in_progress",
-        "request.delivered",
-        "request.closed",
-        "request.declined",
-        "request.cancelled",
-    }
-)
+#: Every event type the core emits (declared, with their fields, in ``core.events``).
+EVENT_TYPES = events.EVENT_TYPES
 
 
 RECORDED = "mona.outbox.recorded"
@@ -56,8 +38,7 @@ class OutboxEvent(Base):
 
 def record(uow: UnitOfWork, type_: str, **payload: Any) -> None:
     """Add an event to the current transaction; it exists only if the transaction commits."""
-    if type_ not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type_!r}")
+    events.check(type_, payload)
     uow.session.add(OutboxEvent(type=type_, payload=payload))
     # Remembered per transaction, so the command's reply can say where it will be announced.
     uow.session.info.setdefault(RECORDED, set()).add(type_)
@@ -66,3 +47,42 @@ def record(uow: UnitOfWork, type_: str, **payload: Any) -> None:
 def recorded_types(uow: UnitOfWork) -> set[str]:
     """The event types recorded in the current transaction so far."""
     return set(uow.session.info.get(RECORDED, ()))
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event as subscribers receive it: it happened, in a committed transaction."""
+
+    id: int
+    type: str
+    payload: dict[str, Any]
+
+
+class Subscriber(Protocol):
+    """Something that acts on committed events: notifications today; workflow triggers, stream
+    mode and score drops next. The relay hands it each event of the types it wants at least once:
+    a batch is handed in the relay's own transaction (in a savepoint), and what ``handle`` writes
+    commits together with the events being marked relayed, so it is idempotent as long as it acts
+    only through the database (enqueue jobs in ``after_commit`` from rows it wrote)."""
+
+    name: str
+    #: The event types it wants; ``None`` for every type.
+    types: frozenset[str] | None
+
+    def handle(self, uow: UnitOfWork, events: Sequence[CommittedEvent]) -> Callable[[], None] | None:
+        """Act on ``events``; may return what to do once they are committed (enqueue jobs)."""
+        ...
+
+
+class SubscriberFailure(Base):
+    """An event a subscriber failed on: retried with backoff, while the others went on."""
+
+    __tablename__ = "subscriber_failures"
+    __table_args__ = (UniqueConstraint("subscriber", "event_id"), Index("ix_subscriber_failures_due", "next_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber: Mapped[str] = mapped_column(String(60))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    attempts: Mapped[int] = mapped_column(default=1)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    next_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

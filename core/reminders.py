@@ -18,7 +18,7 @@ def schedule(uow: UnitOfWork, actor: Member, *, platform: str, target: str, labe
              text: str) -> Reminder:
     text = clean(text, what=_("reminder"))
     if not text:
-        raise InvalidInput(_("Say what to remind about after the time, e.g. /remind me in 2h call Alex."))
+        raise InvalidInput(_("Say what to remind about, e.g. call Alex."))
     r = Reminder(created_by_id=actor.id, platform=platform, target=target, label=label, due_at=due_at, text=text)
     uow.session.add(r)
     uow.session.flush()

@@ -142,11 +142,15 @@ def member_for_mention(uow: UnitOfWork, *, platform: str, external_id: str | Non
     """
     session = uow.session
     if external_id:
-        identity = session.scalars(
-            select(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+        # The member itself, not the identity: ``Identity.member`` is never loaded lazily.
+        member = session.scalars(
+            select(Member).join(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
         ).one_or_none()
-        if identity:
-            return identity.member
+        if member is not None:
+            if name and member.display_name == external_id:
+                # Mentioned by id alone before; the platform now says their name.
+                member.display_name, member.name_key = name, fold(name)
+            return member
         member = Member(display_name=name or external_id, name_key=fold(name or external_id), role=Role.VIEWER.value)
         session.add(member)
         session.add(Identity(platform=platform, external_id=external_id, member=member))
@@ -180,21 +184,15 @@ def check(member: Member, permission: Permission, *, admins_configured: bool,
     raise PermissionDenied(message)
 
 
-def set_role(uow: UnitOfWork, actor: Member, target: Member, role: str) -> Role:
+def set_role(uow: UnitOfWork, actor: Member, target: Member, role: Role) -> Role:
     if target.id == actor.id:
         raise InvalidInput(_("You cannot change your own role; ask another admin."))
-    try:
-        new = Role(role.lower())
-    except ValueError:
-        raise InvalidInput(
-            _("Unknown role {role}. Roles: {roles}.", role=role, roles=", ".join(r.value for r in Role))
-        ) from None
-    if actor.role != Role.ADMIN and (new in (Role.ADMIN, Role.MANAGER) or target.role in (Role.ADMIN, Role.MANAGER)):
+    if actor.role != Role.ADMIN and (role in (Role.ADMIN, Role.MANAGER) or target.role in (Role.ADMIN, Role.MANAGER)):
         raise PermissionDenied(_("Only an admin can give or take the admin and manager roles."))
     old = target.role
-    target.role = new.value
-    audit(uow, actor, "member.role", target.display_name, f"{old} -> {new.value}")
-    return new
+    target.role = role.value
+    audit(uow, actor, "member.role", target.display_name, f"{old} -> {role.value}")
+    return role
 
 
 def audit(uow: UnitOfWork, actor: Member | None, action: str, target: str, detail: str = "") -> None:

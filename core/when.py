@@ -37,19 +37,36 @@ def parse_when(text: str, *, tz: str, now: dt.datetime) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC) if parsed else None
 
 
-def split_when(words: Sequence[str], *, tz: str, now: dt.datetime) -> tuple[dt.datetime, list[str]]:
-    """Split ``tomorrow 9:00 call Alex`` into the time and the rest, trying the longest lead first.
+def leading_time(words: Sequence[str], *, most: int = 5, now: dt.datetime | None = None) -> int:
+    """How many of the first words (``most`` at most) name a time: 2 for ``tomorrow 9:00 call Alex``,
+    trying the longest lead first; 0 when they name none. Whether words name a time does not depend
+    on the timezone, so this only splits; ``due_at`` reads the time in the team's timezone."""
+    words = list(words)
+    now = now or dt.datetime.now(dt.UTC)
+    for n in range(min(len(words), most), 0, -1):
+        if parse_when(" ".join(words[:n]), tz="UTC", now=now) is not None:
+            return n
+    return 0
+
+
+def due_at(when: str | dt.datetime, *, tz: str, now: dt.datetime) -> dt.datetime:
+    """The moment a reminder is due, as an aware UTC datetime: ``when`` is what a person wrote
+    (read in the team's timezone ``tz``) or a datetime (one without a timezone is in ``tz``).
 
     Refuses times in the past, more than a year ahead, or that cannot be read."""
-    words = list(words)
-    for n in range(min(len(words) - 1, 5), 0, -1):
-        when = parse_when(" ".join(words[:n]), tz=tz, now=now)
-        if when is not None:
-            if when <= now:
-                local = when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-                raise InvalidInput(_("{when} is in the past ({local}); give a time to come.", when=" ".join(words[:n]), local=local))
-            if when - now > MAX_AHEAD:
-                raise InvalidInput(_("{when} is more than a year away; mona keeps reminders for up to a year.", when=" ".join(words[:n])))
-            return when, words[n:]
-    raise InvalidInput(_("I cannot read a time at the start of \"{text}\". Try in 2h, tomorrow 9:00 or 2026-12-01 14:30.",
-                         text=" ".join(words[:4])))
+    if isinstance(when, dt.datetime):
+        said = when.isoformat(sep=" ", timespec="minutes")
+        due = (when if when.tzinfo else when.replace(tzinfo=ZoneInfo(tz))).astimezone(dt.UTC)
+    else:
+        said = when
+        parsed = parse_when(when, tz=tz, now=now)
+        if parsed is None:
+            raise InvalidInput(_("I cannot read a time at the start of \"{text}\". Try in 2h, tomorrow 9:00 or 2026-12-01 14:30.",
+                                 text=" ".join(when.split()[:4])))
+        due = parsed
+    if due <= now:
+        local = due.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        raise InvalidInput(_("{when} is in the past ({local}); give a time to come.", when=said, local=local))
+    if due - now > MAX_AHEAD:
+        raise InvalidInput(_("{when} is more than a year away; mona keeps reminders for up to a year.", when=said))
+    return due

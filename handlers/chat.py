@@ -2,8 +2,9 @@
 
 An adapter turns every chat message it sees into a ``ChatEvent`` and gives it to a ``ChatGuard``;
 the guard answers with ``ModAction`` effects (delete, warn, timeout, ban …) that the adapter
-carries out with its own client, and mod-log posts to send. Manual moderation commands return the
-same effects inside their ``Reply`` (``Reply.effects``), so one adapter code path applies both.
+carries out at once with its own client, and mod-log posts to send. Manual moderation commands
+go through ``core.effects`` instead (a job, wherever they were typed); both use the same platform
+calls (``bot.discord_moderation.discord_act``, ``bot.twitch_moderation.twitch_act``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ class ModAction:
     #: Text to post in the channel where it happened (e.g. the warning), already in the team's language.
     notice: str | None = None
     case_id: int | None = None
+
+
+def notice_holds(action: ModAction, refused: set[str]) -> bool:
+    """Whether ``action``'s public notice is true after the actions tried so far: never for an
+    action the platform refused, and a warning (which says the message was removed) only if the
+    delete went through."""
+    if action.kind in refused:
+        return False
+    return not (action.kind == "warn" and "delete" in refused)
 
 
 @dataclass(frozen=True)

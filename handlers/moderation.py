@@ -1,465 +1,547 @@
-"""/mod commands and the ``Guard`` that checks every chat message (Discord and Twitch alike).
+"""/mod commands: rules, manual actions, the case log, stream mode and the mod-log.
 
-The guard holds one ``ModerationEngine`` per community in memory and asks the database only when
-a message is flagged (to record the case and count strikes) or, every few seconds, whether the
-community's rules changed. Manual commands return the platform actions as ``Reply.effects``.
+Every /mod command acts on one chat community: the Discord server or Twitch chat it is typed in,
+or, from the console or Slack, the one ``--in PLATFORM:ID`` names (``InCommunity``). Manual
+actions are carried out on the platform by a job after commit (``core.effects``), wherever the
+command was typed, and the reply says whether the platform went along. The ``Guard`` that checks
+chat messages lives in ``handlers.guard``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, cast
 
-from sqlalchemy import select
+from pydantic import Field as Constraint
+from pydantic import PrivateAttr, field_validator
 
-from core.config import Settings
-from core.db import Database, utcnow
+from core import effects
+from core.app import Command, Context
+from core.db import utcnow
+from core.effects import PLATFORM_NAMES, EffectKind
 from core.errors import InvalidInput
-from core.i18n import _, use_language
+from core.i18n import _
 from core.moderation import service as mod
-from core.moderation.engine import ChatMessage, ModerationEngine, format_duration, parse_duration
+from core.moderation.engine import format_duration, parse_duration
 from core.moderation.store import Community, ModerationCase
+from core.refs import Mention
 from core.team import Permission
-from handlers.chat import ChatEvent, ModAction, ModLogPost, Outcome
-from handlers.parser import Args, Flag, parse_channel, parse_mention
-from handlers.registry import Context, registry
+from handlers.args import ChannelArg, ChatType, RecordId, Seconds, Text, arg, opt
+from handlers.guard import UNDO, modlog_posts, rule_label
+from handlers.parser import parse_mention, tokenize
+from handlers.registry import Lookup, button, missing, registry
 from handlers.render import local_datetime
-from handlers.reply import Button, Field, Reply, Section
+from handlers.reply import Field, Reply, Section
 
-log = logging.getLogger("mona.moderation")
 MOD = Permission.MODERATE
-REFRESH_S = 2.0
-PERMIT_S = 60.0
+#: Where a community lives, and so where ``--in`` may point.
+CHAT_PLATFORMS = ("discord", "twitch")
 
 
-@dataclass
-class _Cached:
-    engine: ModerationEngine
-    community_id: int
-    version: int
+# ---------------------------------------------------------------- chat types of /mod
 
 
-class Guard:
-    """``handlers.chat.ChatGuard`` over the moderation service."""
+@dataclass(frozen=True)
+class CommunityRef:
+    """A chat community named from outside it: ``discord:SERVER_ID`` or ``twitch:CHANNEL_ID``."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.db, self.settings = db, settings
-        self._engines: dict[tuple[str, str], _Cached | None] = {}
-        self._checked: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
+    platform: Literal["discord", "twitch"]
+    external_id: str
 
-    def _engine(self, platform: str, community: str, now: float) -> _Cached | None:
-        """The community's engine, reloading its rules when their version changed (checked every
-        ``REFRESH_S`` seconds); None where moderation is not set up."""
-        key = (platform, community)
-        with self._lock:
-            known = key in self._engines
-            cached = self._engines.get(key)
-            fresh = now - self._checked.get(key, float("-inf")) < REFRESH_S
-        if known and fresh:
-            return cached
-        with self.db.uow() as uow:
-            row = uow.session.execute(select(Community.id, Community.version).where(
-                Community.platform == platform, Community.external_id == community)).one_or_none()
-            if row is None:
-                cached = None
-            elif cached is None or cached.version != row.version:
-                c = uow.session.get(Community, row.id)
-                assert c is not None
-                rules = mod.rules_of(c)
-                if cached is None:
-                    cached = _Cached(ModerationEngine(rules), row.id, row.version)
-                else:  # keeps each user's recent history and permits
-                    cached.engine.update_rules(rules)
-                    cached.version = row.version
-        with self._lock:
-            self._engines[key] = cached
-            self._checked[key] = now
-        return cached
-
-    def invalidate(self, platform: str, community: str) -> None:
-        """Check the rules again at the next message (after a command changed them)."""
-        with self._lock:
-            self._checked.pop((platform, community), None)
-
-    def permit(self, platform: str, community: str, user_id: str) -> None:
-        self.invalidate(platform, community)
-        cached = self._engine(platform, community, time.monotonic())
-        if cached is not None:
-            cached.engine.permit(user_id, time.monotonic(), seconds=PERMIT_S)
-
-    def on_message(self, event: ChatEvent) -> Outcome:
-        now = time.monotonic()
-        cached = self._engine(event.platform, event.community, now)
-        if cached is None:
-            return Outcome()
-        violation = cached.engine.evaluate(ChatMessage(
-            platform=event.platform, community=event.community, user_id=event.user_id, user_name=event.user_name,
-            text=event.text, roles=event.roles, is_moderator=event.is_moderator or event.is_broadcaster,
-            mention_count=event.mention_count, emote_spans=event.emote_spans), now)
-        if violation is None:
-            return Outcome()
-        with use_language(self.settings.lang), self.db.uow() as uow:
-            c = uow.session.get(Community, cached.community_id)
-            assert c is not None
-            case, decision, counting = mod.judge(uow, c, violation, user_id=event.user_id, user_name=event.user_name,
-                                                 channel_id=event.channel_id, now=utcnow())
-            uow.commit()
-            return _outcome(c, case, event, counting)
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
 
 
-def rule_label(rule: str | None) -> str:
-    """The rule in the team's language, for what chatters read (the case keeps the detail)."""
-    labels = {"banned_word": _("a banned word"), "pattern": _("a banned expression"), "link": _("a link not allowed"),
-              "caps": _("too many capitals"), "repeat": _("a repeated message"), "flood": _("too many messages"),
-              "mentions": _("too many mentions")}
-    return labels.get(rule or "", rule or "")
+def _community_ref(raw: str, label: str) -> CommunityRef:
+    platform, _sep, external = raw.strip().partition(":")
+    platform = platform.lower()
+    if platform not in CHAT_PLATFORMS or not external:
+        raise InvalidInput(_("--in takes discord:SERVER_ID or twitch:CHANNEL_ID, not {value}.", value=raw))
+    return CommunityRef(cast(Literal["discord", "twitch"], platform), external)
 
 
-def _outcome(c: Community, case: ModerationCase, event: ChatEvent, counting: int) -> Outcome:
-    who = f"@{event.user_name}"
-    shown = rule_label(case.rule)
-    actions = [ModAction("delete", c.external_id, event.user_id, event.channel_id, event.message_id,
-                         reason=case.reason, case_id=case.id)]
-    if case.action == "warn":
-        notice = _("{who}, your message was removed ({reason}). Warning {n}.", who=who, reason=shown, n=counting)
-        actions.append(ModAction("warn", c.external_id, event.user_id, event.channel_id, notice=notice, reason=case.reason,
-                                 case_id=case.id))
-    elif case.action in ("timeout", "ban"):
-        notice = (_("{who} is timed out for {duration} ({reason}).", who=who, duration=format_duration(case.duration_s or 0),
-                    reason=shown) if case.action == "timeout"
-                  else _("{who} is banned ({reason}).", who=who, reason=shown))
-        actions.append(ModAction(case.action, c.external_id, event.user_id, event.channel_id, duration_s=case.duration_s,  # type: ignore[arg-type]
-                                 reason=case.reason, notice=notice, case_id=case.id))
-    return Outcome(tuple(actions), _modlog(c, case))
-
-
-def _modlog(c: Community, case: ModerationCase) -> tuple[ModLogPost, ...]:
-    channel = mod.modlog_channel(c, automatic=case.automatic, rule=case.rule)
-    if channel is None:
-        return ()
-    title = _("Case {id}: {action} {user}", id=case.id, action=case.action, user=case.user_name)
-    lines = [case.reason]
-    if case.duration_s:
-        lines.append(_("Duration: {d}", d=format_duration(case.duration_s)))
-    if case.excerpt:
-        lines.append(_("Message: {excerpt}", excerpt=case.excerpt))
-    lines.append(_("Rule: {rule}", rule=case.rule) if case.rule else _("By a moderator"))
-    undo = "mod.undo" if case.action in ("timeout", "ban") else None
-    return (ModLogPost(channel, title, "\n".join(lines), undo, str(case.id)),)
-
-
-# ---------------------------------------------------------------- commands
-
-IN = Flag("in", "word", metavar="PLATFORM:ID", help="the community, when not typed in one (console, Slack)")
-
-
-def _community(ctx: Context, args: Args | None = None, *, create: bool = True) -> Community:
-    where = args.get("in") if args else None
-    inv = ctx.invocation
-    if where:
-        platform, _sep, external = str(where).partition(":")
-        if platform not in ("discord", "twitch") or not external:
-            raise InvalidInput(_("--in takes discord:SERVER_ID or twitch:CHANNEL_ID, not {value}.", value=where))
-        return mod.community(ctx.uow, platform, external, create=create)
-    if inv.community and inv.platform in ("discord", "twitch"):
-        return mod.community(ctx.uow, inv.platform, inv.community, create=create)
-    raise InvalidInput(_("Use /mod in a Discord server or a Twitch chat, or name one with --in discord:SERVER_ID."))
-
-
-def _changed(ctx: Context, c: Community) -> None:
-    guard, platform, external = ctx.guard, c.platform, c.external_id
-    if guard is not None:
-        ctx.defer(lambda: guard.invalidate(platform, external))
-
-
-def _target(ctx: Context, token: str) -> tuple[str, str]:
-    """(platform user id, name) of the person a moderator named; refuses moderators."""
-    mention = parse_mention(token)
+def _person(raw: str, label: str) -> Mention:
+    mention = parse_mention(raw)
     if mention is None:
-        raise InvalidInput(_("{value} is not a mention; write @name.", value=token))
-    if mention.external_id is None and ctx.invocation.platform != "console":
-        raise InvalidInput(_("I do not know @{name} here; mention them so that the platform links their account.",
-                             name=mention.name))
-    user_id = mention.external_id or mention.name or ""
-    if user_id in ctx.invocation.protected_ids:
-        raise InvalidInput(_("{who} moderates this community; mona does not act on moderators or the broadcaster.",
-                             who=str(mention)))
-    return user_id, mention.name or user_id
+        raise InvalidInput(_("{value} is not a mention; write @name.", value=raw))
+    return mention
 
 
-@registry.command("mod words add", permission=MOD, args=(1, None), usage="WORD …", flags=(IN,))
-def words_add(ctx: Context, args: Args) -> Reply:
-    """Ban words or phrases (matched whatever the case, accents, look-alike letters or spacing)."""
-    c = _community(ctx, args)
-    added, already = mod.add_words(ctx.uow, ctx.actor, c, args.positionals)
-    _changed(ctx, c)
-    text = _("Banned: {words}.", words=", ".join(added)) if added else _("Nothing new.")
-    if already:
-        text += " " + _("Already banned: {words}.", words=", ".join(already))
-    return Reply(text=text)
+def _words(raw: str, label: str) -> tuple[str, ...]:
+    return tuple(tokenize(raw))
 
 
-@registry.command("mod words remove", permission=MOD, args=(1, None), usage="WORD …", flags=(IN,))
-def words_remove(ctx: Context, args: Args) -> Reply:
-    """Unban words."""
-    c = _community(ctx, args)
-    removed, missing = mod.remove_words(ctx.uow, ctx.actor, c, args.positionals)
-    _changed(ctx, c)
-    text = _("Unbanned: {words}.", words=", ".join(removed)) if removed else _("None of those words was banned.")
-    if removed and missing:
-        text += " " + _("Not banned: {words}.", words=", ".join(missing))
-    return Reply(text=text)
+def _domains(raw: str, label: str) -> tuple[str, ...]:
+    return tuple(raw.replace(",", " ").split())
 
 
-@registry.command("mod words list", permission=MOD, flags=(IN,))
-def words_list(ctx: Context, args: Args) -> Reply:
-    """The banned words and patterns."""
-    rules = mod.rules_of(_community(ctx, args))
-    words = sorted(rules.words.words)
-    patterns = [f"{i}. {p}" for i, p in enumerate(rules.patterns.patterns, 1)]
-    return Reply(title=_("Banned words ({n})", n=len(words)), sections=(
-        Section(text=", ".join(words[:300]) or _("none")),
-        Section(title=_("Patterns ({n})", n=len(patterns)), text="\n".join(patterns) or _("none"))))
-
-
-@registry.command("mod patterns add", permission=MOD, args=(1, None), usage="REGEX", flags=(IN,))
-def patterns_add(ctx: Context, args: Args) -> Reply:
-    """Ban a regular expression (checked on folded text: lower case, no accents)."""
-    c = _community(ctx, args)
-    pattern = mod.add_pattern(ctx.uow, ctx.actor, c, " ".join(args.positionals))
-    _changed(ctx, c)
-    return Reply(text=_("Banned pattern: {pattern}", pattern=pattern))
-
-
-@registry.command("mod patterns remove", permission=MOD, args=(1, 1), usage="NUMBER", flags=(IN,))
-def patterns_remove(ctx: Context, args: Args) -> Reply:
-    """Remove a banned pattern by its number in /mod words list."""
-    c = _community(ctx, args)
-    gone = mod.remove_pattern(ctx.uow, ctx.actor, c, args.positionals[0])
-    _changed(ctx, c)
-    return Reply(text=_("Removed pattern: {pattern}", pattern=gone))
-
-
-@registry.command("mod links", permission=MOD, args=(1, None), usage="block|allow|off [DOMAINS]", flags=(IN,))
-def links(ctx: Context, args: Args) -> Reply:
-    """Links: block them all, allow only some domains (and their subdomains), or stop checking."""
-    c = _community(ctx, args)
-    mode, *given = args.positionals
-    domains = [d for word in given for d in word.replace(",", " ").split()]
-    rules = mod.set_links(ctx.uow, ctx.actor, c, mode.lower(), domains)
-    _changed(ctx, c)
-    allowed = ", ".join(sorted(rules.links.allowed_domains)) or _("none")
-    return Reply(text=_("Links: {policy}. Allowed domains: {allowed}.", policy=rules.links.policy.value, allowed=allowed))
-
-
-def _count(flag: str, value: Any) -> int:
-    text = str(value).lower().rstrip("%")
+def _limit(raw: str, label: str) -> int:
+    text = raw.strip().lower().rstrip("%")
     if text == "off":
         return 0
     if not text.isdigit():
-        raise InvalidInput(_("--{flag} takes a number or off, not {value}.", flag=flag, value=value))
+        raise InvalidInput(_("--{flag} takes a number or off, not {value}.", flag=label.lstrip("-"), value=raw))
     return int(text)
 
 
-@registry.command("mod limits", permission=MOD, args=(0, 0),
-                  usage="[--caps PCT|off] [--flood N/SECONDS|off] [--repeat N|off] [--mentions N|off]",
-                  flags=(IN, Flag("caps", "word"), Flag("flood", "word"), Flag("repeat", "word"), Flag("mentions", "word")))
-def limits(ctx: Context, args: Args) -> Reply:
-    """Set the limits: capitals (percent), flood (messages per seconds), repeated messages, mentions."""
-    c = _community(ctx, args)
-    flood = None
-    if args.get("flood") is not None:
-        raw = str(args.get("flood")).lower()
-        if raw == "off":
-            flood = (0, 0.0)
-        else:
-            n, _sep, window = raw.partition("/")
-            if not n.isdigit() or not window:
-                raise InvalidInput(_("--flood takes MESSAGES/SECONDS like 6/10s, not {value}.", value=raw))
-            try:
-                flood = (int(n), float(parse_duration(window)))
-            except ValueError as e:
-                raise InvalidInput(str(e)) from None
-    changes = mod.Limits(
-        caps_pct=_count("caps", args.get("caps")) if args.get("caps") is not None else None, flood=flood,
-        repeat=_count("repeat", args.get("repeat")) if args.get("repeat") is not None else None,
-        mentions=_count("mentions", args.get("mentions")) if args.get("mentions") is not None else None)
-    rules = mod.set_limits(ctx.uow, ctx.actor, c, changes) if any(v is not None for v in vars(changes).values()) else mod.rules_of(c)
-    _changed(ctx, c)
-
-    def state(enabled: bool, text: str) -> str:
-        return text if enabled else _("off")
-
-    return Reply(title=_("Limits"), sections=(Section(fields=(
-        Field(_("Capitals"), state(rules.caps.enabled, f"> {round(rules.caps.max_ratio * 100)}%")),
-        Field(_("Flood"), state(rules.flood.enabled, f"> {rules.flood.max_messages} / {format_duration(rules.flood.window_s)}")),
-        Field(_("Repeats"), state(rules.repeat.enabled, f"{rules.repeat.times}× / {format_duration(rules.repeat.window_s)}")),
-        Field(_("Mentions"), state(rules.mentions.enabled, f"> {rules.mentions.max_mentions}")),
-        Field(_("Stream mode"), _("on") if rules.stream_mode else _("off")))),))
+def _flood(raw: str, label: str) -> tuple[int, float]:
+    text = raw.strip().lower()
+    if text == "off":
+        return 0, 0.0
+    n, _sep, window = text.partition("/")
+    try:
+        if n.isdigit() and window:
+            return int(n), float(parse_duration(window))
+    except ValueError:
+        pass
+    raise InvalidInput(_("--flood takes MESSAGES/SECONDS like 6/10s, not {value}.", value=raw))
 
 
-def _manual(ctx: Context, args: Args, action: str) -> Reply:
-    c = _community(ctx, args)
-    words = list(args.positionals)
-    user_id, name = _target(ctx, words.pop(0))
-    duration = None
-    if action == "timeout":
+CommunityArg = Annotated[CommunityRef, ChatType(_community_ref, "PLATFORM:ID", "discord:SERVER_ID or twitch:CHANNEL_ID")]
+#: Someone in the chat, as the platform mentions them (``<@123>``) or, on the console, ``@name``.
+Person = Annotated[Mention, ChatType(_person, "@user", "Someone in the chat", option="user")]
+#: Words or phrases: in chat one word each unless quoted (``"free nitro" scam``).
+Words = Annotated[tuple[str, ...], Constraint(min_length=1),
+                  ChatType(_words, "WORD …", "Words, or phrases in quotes", many_words=True)]
+Domains = Annotated[tuple[str, ...], ChatType(_domains, "DOMAINS", "Domains, e.g. youtube.com twitch.tv", many_words=True)]
+#: A limit (0 or ``off`` switches the rule off).
+Limit = Annotated[int, Constraint(ge=0), ChatType(_limit, "N|off", "A number, or off")]
+Percent = Annotated[int, Constraint(ge=0, le=99), ChatType(_limit, "PCT|off", "A percentage, or off")]
+#: (messages, seconds); (0, 0) switches the rule off.
+Flood = Annotated[tuple[int, float], ChatType(_flood, "N/SECONDS|off", "Messages per time, like 6/10s, or off")]
+OnOff = Literal["on", "off"]
+
+
+# ---------------------------------------------------------------- the community acted on
+
+
+class InCommunity(Command):
+    """A /mod command: it acts on the community it is typed in, or on the one ``--in`` names."""
+
+    in_: CommunityArg | None = opt("The community, when not typed in one: discord:SERVER_ID or twitch:CHANNEL_ID",
+                                   metavar="PLATFORM:ID", platforms=("console", "slack"))
+    #: The community it acted on, for the audit entry (``--in`` is not given inside one).
+    _acted_on: str = PrivateAttr(default="")
+
+    def named(self, ctx: Context) -> tuple[str, str] | None:
+        """(platform, id) of the community meant, or None when none is (console or Slack without --in)."""
+        if self.in_ is not None:
+            return self.in_.platform, self.in_.external_id
+        return _typed_in(ctx)
+
+    def community(self, ctx: Context, *, create: bool = True) -> Community:
+        where = self.named(ctx)
+        if where is None:
+            raise InvalidInput(_("Use /mod in a Discord server or a Twitch chat, or name one with --in discord:SERVER_ID."))
+        c = mod.community(ctx.uow, *where, create=create)
+        self._acted_on = c.label
+        return c
+
+    def audit_target(self) -> str:
+        return f"{self._acted_on} {super().audit_target()}".strip()
+
+
+def _typed_in(ctx: Context) -> tuple[str, str] | None:
+    """(platform, id) of the chat community the caller acts in, if any."""
+    if ctx.caller.community and ctx.caller.platform in CHAT_PLATFORMS:
+        return ctx.caller.platform, ctx.caller.community
+    return None
+
+
+def _changed(ctx: Context, c: Community) -> None:
+    """Tell the chat guards to reload the community's rules once this is committed."""
+    rules, platform, external = ctx.services.rules, c.platform, c.external_id
+    if rules is not None:
+        def reload() -> None:
+            rules.invalidate(platform, external)
+        ctx.defer(reload)
+
+
+def _target(ctx: Context, who: Mention, c: Community | None = None) -> tuple[str, str]:
+    """(platform user id, name) of the person a moderator named; refuses moderators.
+
+    Typed in the community itself, a bare @name is refused outside the console (the platform
+    links a real mention). Typed elsewhere (Slack, the console, for ``--in twitch:…``), a mention
+    of that other platform's account means nothing there: name them as the community's platform
+    knows them, a Twitch @login or a Discord user id."""
+    elsewhere = c is not None and c.platform != ctx.caller.platform
+    if elsewhere and c is not None:
+        if who.external_id is not None and ctx.caller.platform != "console":
+            raise InvalidInput(_("That mention is a {here} account; name them as {there} knows them: {how}.",
+                                 here=ctx.caller.platform, there=PLATFORM_NAMES.get(c.platform, c.platform),
+                                 how=_("their @login") if c.platform == "twitch" else _("their user id, like @123456789012345678")))
+        user_id = who.external_id or who.name or ""
+        if c.platform == "discord" and not user_id.isdigit():
+            raise InvalidInput(_("Name the Discord member by their user id, like @123456789012345678."))
+        return user_id, who.name or user_id
+    if who.external_id is None and ctx.caller.platform != "console":
+        raise InvalidInput(_("I do not know @{name} here; mention them so that the platform links their account.",
+                             name=who.name))
+    user_id = who.external_id or who.name or ""
+    if user_id in ctx.caller.protected_ids:
+        raise InvalidInput(_("{who} moderates this community; mona does not act on moderators or the broadcaster.",
+                             who=str(who)))
+    return user_id, who.name or user_id
+
+
+def carry_out(ctx: Context, c: Community, case: ModerationCase, kind: EffectKind, *, notice: str | None = None,
+              reason: str | None = None) -> None:
+    """Have the case's action carried out on the community's platform once committed, whatever
+    the command came through; the reply's footer says done, refused or queued, and the notice
+    and the mod-log post go out only as far as the platform went along."""
+    typed_there = ctx.caller.platform == c.platform
+    posts = modlog_posts(c, case)
+    modlog = (posts[0].channel_id, posts[0].title, posts[0].text, posts[0].undo_action_id) if posts else None
+    effect = effects.request(
+        ctx.uow, platform=c.platform, community=c.external_id, kind=kind, user_id=case.user_id, user_name=case.user_name,
+        channel_id=ctx.caller.channel_id if typed_there else (c.external_id if c.platform == "twitch" else None),
+        duration_s=case.duration_s, reason=reason if reason is not None else mod.case_reason(case), notice=notice,
+        case_id=case.id, modlog=modlog)
+    ctx.defer(effects.after_commit(ctx.services.effects, effect))
+
+
+# ---------------------------------------------------------------- rules
+
+
+@registry.command("mod words add", permission=MOD, sensitive=True)
+class AddWords(InCommunity):
+    """Ban words or phrases (matched whatever the case, accents, look-alike letters or spacing)."""
+
+    words: Words = arg("The words to ban; put a phrase in quotes", rest=True)
+
+    @classmethod
+    def chat_split(cls, words: list[str], lookup: Lookup) -> dict[str, Any]:
+        """Each word typed (a quoted phrase is one) is banned on its own."""
         if not words:
-            raise InvalidInput(_("Say how long, e.g. /mod timeout @name 10m spamming."))
-        try:
-            duration = parse_duration(words.pop(0))
-        except ValueError as e:
-            raise InvalidInput(str(e)) from None
-        if duration > 14 * 86400:
-            raise InvalidInput(_("A timeout lasts at most 14 days; use /mod ban for longer."))
-    reason = " ".join(words)
-    if action in ("warn", "timeout", "ban") and not reason:
-        raise InvalidInput(_("Give a reason after the name: it is shown to the person and kept in the case log."))
-    case = mod.manual_case(ctx.uow, ctx.actor, c, action=action, user_id=user_id, user_name=name, duration_s=duration,
-                           reason=reason or _("unban"), channel_id=ctx.invocation.channel_id)
-    who = f"@{name}"
-    notice = {
-        "warn": _("{who}, a moderator warns you: {reason}", who=who, reason=reason),
-        "timeout": _("{who} is timed out for {duration} ({reason}).", who=who, duration=format_duration(duration or 0), reason=reason),
-        "ban": _("{who} is banned ({reason}).", who=who, reason=reason),
-    }.get(action)
-    effect = ModAction(action, c.external_id, user_id, ctx.invocation.channel_id, duration_s=duration,  # type: ignore[arg-type]
-                       reason=case.reason, notice=notice, case_id=case.id)
-    text = _("Case {id}: {action} {who}.", id=case.id, action=action, who=who)
-    return Reply(text=text, ephemeral=False, effects=(effect, *_modlog(c, case)))
+            raise missing(cls)
+        return {"words": words}
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        added, already = mod.add_words(ctx.uow, ctx.actor, c, list(self.words))
+        _changed(ctx, c)
+        text = _("Banned: {words}.", words=", ".join(added)) if added else _("Nothing new.")
+        if already:
+            text += " " + _("Already banned: {words}.", words=", ".join(already))
+        return Reply(text=text)
 
 
-@registry.command("mod warn", permission=MOD, args=(2, None), usage="@user REASON", flags=(IN,))
-def warn(ctx: Context, args: Args) -> Reply:
-    """Warn someone; warnings count towards automatic timeouts for the strike window."""
-    return _manual(ctx, args, "warn")
+@registry.command("mod words remove", permission=MOD, sensitive=True)
+class RemoveWords(InCommunity):
+    """Unban words."""
+
+    words: Words = arg("The banned words to allow again", rest=True)
+
+    @classmethod
+    def chat_split(cls, words: list[str], lookup: Lookup) -> dict[str, Any]:
+        if not words:
+            raise missing(cls)
+        return {"words": words}
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        removed, not_banned = mod.remove_words(ctx.uow, ctx.actor, c, list(self.words))
+        _changed(ctx, c)
+        text = _("Unbanned: {words}.", words=", ".join(removed)) if removed else _("None of those words was banned.")
+        if removed and not_banned:
+            text += " " + _("Not banned: {words}.", words=", ".join(not_banned))
+        return Reply(text=text)
 
 
-@registry.command("mod timeout", permission=MOD, args=(3, None), usage="@user DURATION REASON", flags=(IN,))
-def timeout(ctx: Context, args: Args) -> Reply:
-    """Time someone out (DURATION like 10m, 1h30m, 2d)."""
-    return _manual(ctx, args, "timeout")
+@registry.command("mod words list", permission=MOD)
+class ListWords(InCommunity):
+    """The banned words and patterns."""
+
+    def run(self, ctx: Context) -> Reply:
+        rules = mod.rules_of(self.community(ctx))
+        words = sorted(rules.words.words)
+        patterns = [f"{i}. {p}" for i, p in enumerate(rules.patterns.patterns, 1)]
+        return Reply(title=_("Banned words ({n})", n=len(words)), sections=(
+            Section(text=", ".join(words[:300]) or _("none")),
+            Section(title=_("Patterns ({n})", n=len(patterns)), text="\n".join(patterns) or _("none"))))
 
 
-@registry.command("mod ban", permission=MOD, args=(2, None), usage="@user REASON", flags=(IN,))
-def ban(ctx: Context, args: Args) -> Reply:
-    """Ban someone."""
-    return _manual(ctx, args, "ban")
+@registry.command("mod patterns add", permission=MOD, sensitive=True)
+class AddPattern(InCommunity):
+    """Ban a regular expression (checked on folded text: lower case, no accents)."""
+
+    pattern: Text = arg("The regular expression to ban, e.g. free\\s*nitro", rest=True, metavar="REGEX")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        pattern = mod.add_pattern(ctx.uow, ctx.actor, c, self.pattern)
+        _changed(ctx, c)
+        return Reply(text=_("Banned pattern: {pattern}", pattern=pattern))
 
 
-@registry.command("mod unban", permission=MOD, args=(1, None), usage="@user", flags=(IN,))
-def unban(ctx: Context, args: Args) -> Reply:
-    """Lift a ban (or a timeout)."""
-    return _manual(ctx, args, "unban")
+@registry.command("mod patterns remove", permission=MOD, sensitive=True)
+class RemovePattern(InCommunity):
+    """Remove a banned pattern by its number in /mod words list."""
+
+    number: RecordId = arg("The pattern's number in /mod words list", metavar="NUMBER")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        gone = mod.remove_pattern(ctx.uow, ctx.actor, c, self.number)
+        _changed(ctx, c)
+        return Reply(text=_("Removed pattern: {pattern}", pattern=gone))
 
 
-@registry.command("mod permit", permission=MOD, args=(1, 1), usage="@user", flags=(IN,))
-def permit(ctx: Context, args: Args) -> Reply:
-    """Let someone post one link in the next 60 seconds."""
-    c = _community(ctx, args)
-    user_id, name = _target(ctx, args.positionals[0])
-    guard, platform, external = ctx.guard, c.platform, c.external_id
-    if guard is not None:
-        ctx.defer(lambda: guard.permit(platform, external, user_id))
-    return Reply(text=_("@{name} may post one link in the next 60 seconds.", name=name), ephemeral=False)
+@registry.command("mod links", permission=MOD, sensitive=True)
+class SetLinks(InCommunity):
+    """Links: block them all, allow only some domains (and their subdomains), or stop checking."""
+
+    mode: mod.LinkMode = arg("block every link, allow only some domains, or off to stop checking")
+    domains: Domains = arg("With allow: the domains people may link to, e.g. youtube.com", rest=True, default=())
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        rules = mod.set_links(ctx.uow, ctx.actor, c, self.mode, list(self.domains))
+        _changed(ctx, c)
+        allowed = ", ".join(sorted(rules.links.allowed_domains)) or _("none")
+        return Reply(text=_("Links: {policy}. Allowed domains: {allowed}.", policy=rules.links.policy.value,
+                            allowed=allowed))
 
 
-@registry.command("mod cases", permission=MOD, args=(0, 1), usage="[@user] [--since 24h]",
-                  flags=(IN, Flag("since", "word")))
-def cases_cmd(ctx: Context, args: Args) -> Reply:
-    """The case log, newest first: everyone's, or one person's, optionally since a time ago."""
-    c = _community(ctx, args)
-    user_id = None
-    if args.positionals:
-        mention = parse_mention(args.positionals[0])
-        if mention is None:
-            raise InvalidInput(_("{value} is not a mention; write @name.", value=args.positionals[0]))
-        user_id = mention.external_id or mention.name
-    since = None
-    if args.get("since"):
-        try:
-            since = utcnow() - dt.timedelta(seconds=parse_duration(str(args.get("since"))))
-        except ValueError as e:
-            raise InvalidInput(str(e)) from None
-    rows = mod.cases(ctx.uow, c, user_id=user_id, since=since)
-    tz = ctx.settings.timezone
-    lines = [f"{k.id}. {local_datetime(k.created_at, tz)} · {k.action}"
-             + (f" {format_duration(k.duration_s)}" if k.duration_s else "")
-             + f" · {k.user_name} · {k.rule or _('moderator')} · {k.reason}" + (" · " + _("undone") if k.undone_at else "")
-             for k in rows]
-    return Reply(title=_("Cases ({n})", n=len(rows)), text="\n".join(lines) or _("No case."))
+@registry.command("mod limits", permission=MOD, sensitive=True)
+class SetLimits(InCommunity):
+    """Set the limits: capitals (percent), flood (messages per seconds), repeated messages, mentions."""
+
+    caps: Percent | None = opt("Most capitals a message may have, in percent, or off")
+    flood: Flood | None = opt("Most messages one person may send in a time, like 6/10s, or off")
+    repeat: Limit | None = opt("How many copies of one message trip the repeat rule, or off")
+    mentions: Limit | None = opt("Most mentions in one message, or off")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        changes = mod.Limits(caps_pct=self.caps, flood=self.flood, repeat=self.repeat, mentions=self.mentions)
+        if any(v is not None for v in vars(changes).values()):
+            rules = mod.set_limits(ctx.uow, ctx.actor, c, changes)
+            _changed(ctx, c)
+        else:
+            rules = mod.rules_of(c)
+
+        def state(enabled: bool, text: str) -> str:
+            return text if enabled else _("off")
+
+        return Reply(title=_("Limits"), sections=(Section(fields=(
+            Field(_("Capitals"), state(rules.caps.enabled, f"> {round(rules.caps.max_ratio * 100)}%")),
+            Field(_("Flood"), state(rules.flood.enabled, f"> {rules.flood.max_messages} / {format_duration(rules.flood.window_s)}")),
+            Field(_("Repeats"), state(rules.repeat.enabled, f"{rules.repeat.times}× / {format_duration(rules.repeat.window_s)}")),
+            Field(_("Mentions"), state(rules.mentions.enabled, f"> {rules.mentions.max_mentions}")),
+            Field(_("Stream mode"), _("on") if rules.stream_mode else _("off")))),))
 
 
-@registry.command("mod case", permission=MOD, args=(1, 1), usage="ID [--note TEXT]", flags=(IN, Flag("note")))
-def case_cmd(ctx: Context, args: Args) -> Reply:
-    """One case in full; --note adds a note or an appeal to it."""
-    case = mod.get_case(ctx.uow, args.positionals[0])
-    if args.get("note"):
-        mod.add_note(ctx.uow, ctx.actor, case, str(args.get("note")))
-    tz = ctx.settings.timezone
-    fields = [Field(_("Who"), f"{case.user_name} ({case.platform} {case.user_id})"),
-              Field(_("Action"), case.action + (f" {format_duration(case.duration_s)}" if case.duration_s else "")),
-              Field(_("Rule"), case.rule or _("moderator")), Field(_("Reason"), case.reason),
-              Field(_("When"), local_datetime(case.created_at, tz))]
-    if case.excerpt:
-        fields.append(Field(_("Message"), case.excerpt))
-    if case.undone_at:
-        fields.append(Field(_("Undone"), local_datetime(case.undone_at, tz)))
-    sections = [Section(fields=tuple(fields))]
-    if case.notes:
-        sections.append(Section(title=_("Notes"), text=case.notes))
-    actions = (Button(_("Undo"), "mod.undo", str(case.id), "danger"),) if case.action in ("timeout", "ban") and not case.undone_at else ()
-    return Reply(title=_("Case {id}", id=case.id), sections=tuple(sections), actions=actions)
-
-
-@registry.action("mod.undo", permission=MOD)
-def undo_button(ctx: Context, value: str) -> Reply:
-    case = mod.get_case(ctx.uow, value)
-    kind = mod.undo(ctx.uow, ctx.actor, case)
-    c = ctx.uow.session.get(Community, case.community_id)
-    assert c is not None
-    effect = ModAction(kind, c.external_id, case.user_id, case.channel_id, reason=_("undo of case {id}", id=case.id),  # type: ignore[arg-type]
-                       case_id=case.id)
-    return Reply(text=_("Case {id} undone by {who}: {user} can talk again.", id=case.id, who=ctx.actor.display_name,
-                        user=case.user_name), ephemeral=False, effects=(effect,))
-
-
-@registry.command("mod stream", permission=MOD, args=(1, 1), usage="on|off", flags=(IN,))
-def stream(ctx: Context, args: Args) -> Reply:
+@registry.command("mod stream", permission=MOD, sensitive=True)
+class SetStream(InCommunity):
     """Stream mode: stricter limits while the stream is live."""
-    state = args.positionals[0].lower()
-    if state not in ("on", "off"):
-        raise InvalidInput(_("Say /mod stream on or /mod stream off."))
-    c = _community(ctx, args)
-    mod.set_stream(ctx.uow, ctx.actor, c, state == "on")
-    _changed(ctx, c)
-    return Reply(text=_("Stream mode is on: stricter limits until /mod stream off.") if state == "on"
-                 else _("Stream mode is off."), ephemeral=False)
+
+    state: OnOff = arg("on while the stream is live, off after it")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        mod.set_stream(ctx.uow, ctx.actor, c, self.state == "on")
+        _changed(ctx, c)
+        return Reply(text=_("Stream mode is on: stricter limits until /mod stream off.") if self.state == "on"
+                     else _("Stream mode is off."), ephemeral=False)
 
 
-@registry.command("mod modlog", permission=MOD, args=(1, 2), usage="#channel [default|auto|manual|RULE]", flags=(IN,))
-def modlog(ctx: Context, args: Args) -> Reply:
+@registry.command("mod modlog", permission=MOD, sensitive=True)
+class SetModlog(InCommunity):
     """Where cases are posted: all of them, automatic or manual ones, or one rule's."""
-    c = _community(ctx, args)
-    ref = parse_channel(args.positionals[0])
-    if ref is None:
-        raise InvalidInput(_("{value} is not a channel; write #channel.", value=args.positionals[0]))
-    kind = args.positionals[1].lower() if len(args.positionals) > 1 else "default"
-    mod.set_modlog(ctx.uow, ctx.actor, c, ref.external_id or ref.name or "", kind)
-    return Reply(text=_("{kind} cases now go to {channel}.", kind=kind, channel=ref.label))
+
+    channel: ChannelArg = arg("The channel the cases are posted in")
+    kind: mod.ModlogKind = arg("Which cases: default (all), auto, manual, or one rule's, e.g. banned_word",
+                               default="default", metavar="default|auto|manual|RULE")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        mod.set_modlog(ctx.uow, ctx.actor, c, self.channel.external_id or self.channel.name or "", self.kind)
+        return Reply(text=_("{kind} cases now go to {channel}.", kind=self.kind, channel=self.channel.label))
 
 
-@registry.command("mod stats", permission=MOD, flags=(IN,))
-def stats(ctx: Context, args: Args) -> Reply:
+# ---------------------------------------------------------------- manual actions
+
+
+class ManualCase(InCommunity):
+    """A moderator acting on someone by hand: recorded as a case, carried out on the platform."""
+
+    def act(self, ctx: Context, action: mod.ManualAction, who: Mention, reason: str, duration_s: int | None = None) -> Reply:
+        c = self.community(ctx)
+        user_id, name = _target(ctx, who, c)
+        case = mod.manual_case(ctx.uow, ctx.actor, c, action=action, user_id=user_id, user_name=name,
+                               duration_s=duration_s, reason=reason, channel_id=ctx.caller.channel_id)
+        mention = f"@{name}"
+        notice = {
+            "warn": _("{who}, a moderator warns you: {reason}", who=mention, reason=case.reason),
+            "timeout": _("{who} is timed out for {duration} ({reason}).", who=mention,
+                         duration=format_duration(duration_s or 0), reason=case.reason),
+            "ban": _("{who} is banned ({reason}).", who=mention, reason=case.reason),
+        }.get(action)
+        carry_out(ctx, c, case, action, notice=notice)
+        text = _("Case {id}: {action} {who}.", id=case.id, action=mod.action_label(action), who=mention)
+        return Reply(text=text, ephemeral=False)
+
+
+@registry.command("mod warn", permission=MOD)
+class Warn(ManualCase):
+    """Warn someone; warnings count towards automatic timeouts for the strike window."""
+
+    target: Person = arg("The person to warn")
+    reason: Text = arg("Why: they read it, and it is kept in the case log", rest=True, metavar="REASON")
+
+    def run(self, ctx: Context) -> Reply:
+        return self.act(ctx, "warn", self.target, self.reason)
+
+
+@registry.command("mod timeout", permission=MOD, sensitive=True)
+class Timeout(ManualCase):
+    """Time someone out (DURATION like 10m, 1h30m, 2d)."""
+
+    target: Person = arg("The person to time out")
+    duration: Seconds = arg("How long, e.g. 10m, 1h30m or 2d (at most 14 days)")
+    reason: Text = arg("Why: they read it, and it is kept in the case log", rest=True, metavar="REASON")
+
+    @field_validator("duration")
+    @classmethod
+    def _at_most_14_days(cls, seconds: int) -> int:
+        if seconds > mod.MAX_TIMEOUT_S:
+            raise InvalidInput(_("A timeout lasts at most 14 days; use /mod ban for longer."))
+        return seconds
+
+    def run(self, ctx: Context) -> Reply:
+        return self.act(ctx, "timeout", self.target, self.reason, self.duration)
+
+
+@registry.command("mod ban", permission=MOD, sensitive=True)
+class Ban(ManualCase):
+    """Ban someone."""
+
+    target: Person = arg("The person to ban")
+    reason: Text = arg("Why: they read it, and it is kept in the case log", rest=True, metavar="REASON")
+
+    def run(self, ctx: Context) -> Reply:
+        return self.act(ctx, "ban", self.target, self.reason)
+
+
+@registry.command("mod unban", permission=MOD, sensitive=True)
+class Unban(ManualCase):
+    """Lift a ban (or a timeout)."""
+
+    target: Person = arg("The person to let back in")
+    reason: Text | None = arg("Why, for the case log", rest=True, default=None, metavar="REASON")
+
+    def run(self, ctx: Context) -> Reply:
+        return self.act(ctx, "unban", self.target, self.reason or "")
+
+
+@registry.command("mod permit", permission=MOD)
+class Permit(InCommunity):
+    """Let someone post one link in the next 60 seconds."""
+
+    target: Person = arg("The person who may post a link")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        user_id, name = _target(ctx, self.target)
+        rules, platform, external = ctx.services.rules, c.platform, c.external_id
+        if rules is not None:
+            def permit() -> None:
+                rules.permit(platform, external, user_id)
+            ctx.defer(permit)
+        return Reply(text=_("@{name} may post one link in the next 60 seconds.", name=name), ephemeral=False)
+
+
+
+# ---------------------------------------------------------------- the case log
+
+
+@registry.command("mod cases", permission=MOD)
+class ListCases(InCommunity):
+    """The case log, newest first: everyone's, or one person's, optionally since a time ago."""
+
+    who: Person | None = arg("Only this person's cases", default=None)
+    since: Seconds | None = opt("Only the cases of this last while, e.g. 24h")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        user_id = (self.who.external_id or self.who.name) if self.who else None
+        since = utcnow() - dt.timedelta(seconds=self.since) if self.since else None
+        rows = mod.cases(ctx.uow, c, user_id=user_id, since=since)
+        tz = ctx.settings.timezone
+        lines = [f"{k.id}. {local_datetime(k.created_at, tz)} · {_action_text(k)} · {k.user_name} · "
+                 f"{rule_label(k.rule) if k.rule else _('moderator')} · {mod.case_reason(k)}"
+                 + (" · " + _("undone") if k.undone_at else "") for k in rows]
+        return Reply(title=_("Cases ({n})", n=len(rows)), text="\n".join(lines) or _("No case."))
+
+
+def _action_text(case: ModerationCase) -> str:
+    return mod.action_label(case.action) + (f" {format_duration(case.duration_s)}" if case.duration_s else "")
+
+
+def _case_in(ctx: Context, case_id: int, where: tuple[str, str] | None) -> ModerationCase:
+    """The case; in a community (or with --in) only one of that community's, so that moderating
+    one server shows and undoes nothing of another's."""
+    c = mod.community(ctx.uow, *where, create=False) if where is not None else None
+    return mod.get_case(ctx.uow, case_id, community=c)
+
+
+@registry.command("mod case", permission=MOD)
+class ShowCase(InCommunity):
+    """One case in full; --note adds a note or an appeal to it."""
+
+    case_id: RecordId = arg("The case's number, as the case log shows it", metavar="ID")
+    note: Text | None = opt("A note or an appeal to add to the case")
+
+    def run(self, ctx: Context) -> Reply:
+        case = _case_in(ctx, self.case_id, self.named(ctx))
+        if self.note:
+            mod.add_note(ctx.uow, ctx.actor, case, self.note)
+        tz = ctx.settings.timezone
+        fields = [Field(_("Who"), f"{case.user_name} ({case.platform} {case.user_id})"),
+                  Field(_("Action"), _action_text(case)),
+                  Field(_("Rule"), rule_label(case.rule) if case.rule else _("moderator")),
+                  Field(_("Reason"), mod.case_reason(case)),
+                  Field(_("When"), local_datetime(case.created_at, tz))]
+        if case.excerpt:
+            fields.append(Field(_("Message"), case.excerpt))
+        if case.undone_at:
+            fields.append(Field(_("Undone"), local_datetime(case.undone_at, tz)))
+        sections = [Section(fields=tuple(fields))]
+        if case.notes:
+            sections.append(Section(title=_("Notes"), text=case.notes))
+        undoable = case.action in ("timeout", "ban") and not case.undone_at
+        actions = (button(UndoCase(case_id=case.id), _("Undo"), "danger"),) if undoable else ()
+        return Reply(title=_("Case {id}", id=case.id), sections=tuple(sections), actions=actions)
+
+
+@registry.action(UNDO, permission=MOD, sensitive=True)
+class UndoCase(Command):
+    """Lift the timeout or ban of a case (its Undo button, in the mod-log or on the case)."""
+
+    case_id: RecordId = arg("The case to undo")
+
+    def run(self, ctx: Context) -> Reply:
+        case = _case_in(ctx, self.case_id, _typed_in(ctx))
+        kind = mod.undo(ctx.uow, ctx.actor, case)
+        c = ctx.uow.session.get(Community, case.community_id)
+        assert c is not None
+        effect = effects.request(ctx.uow, platform=c.platform, community=c.external_id, kind=kind, user_id=case.user_id,
+                                 user_name=case.user_name, reason=_("undo of case {id}", id=case.id), case_id=case.id)
+        ctx.defer(effects.after_commit(ctx.services.effects, effect))
+        return Reply(text=_("Case {id} undone by {who}: {user} can talk again.", id=case.id, who=ctx.actor.display_name,
+                            user=case.user_name), ephemeral=False, replace_original=ctx.caller.via == "action")
+
+
+@registry.command("mod stats", permission=MOD)
+class Stats(InCommunity):
     """Actions per rule and per hour during the last stream (or the last 24 hours)."""
-    c = _community(ctx, args)
-    s = mod.stats(ctx.uow, c)
-    per_rule = "\n".join(f"{rule}: {n}" for rule, n in s.per_rule) or _("none")
-    per_hour = "\n".join(f"{hour}: {n}" for hour, n in s.per_hour) or _("none")
-    return Reply(title=_("Moderation since {since}: {n} actions", since=local_datetime(s.since, ctx.settings.timezone), n=s.total),
-                 sections=(Section(title=_("Per rule"), text=per_rule), Section(title=_("Per hour"), text=per_hour)))
+
+    def run(self, ctx: Context) -> Reply:
+        s = mod.stats(ctx.uow, self.community(ctx))
+        per_rule = "\n".join(f"{rule}: {n}" for rule, n in s.per_rule) or _("none")
+        per_hour = "\n".join(f"{hour}: {n}" for hour, n in s.per_hour) or _("none")
+        return Reply(title=_("Moderation since {since}: {n} actions", since=local_datetime(s.since, ctx.settings.timezone),
+                             n=s.total),
+                     sections=(Section(title=_("Per rule"), text=per_rule), Section(title=_("Per hour"), text=per_hour)))

@@ -3,18 +3,27 @@ that re-run the same command one page over."""
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
+from core.app import Command
 from core.errors import InvalidInput
 from core.i18n import _
-from handlers.parser import Args
+from handlers.args import Count, opt
 from handlers.registry import RERUN
 from handlers.reply import Button
 
 
-def requested_page(args: Args) -> int:
-    page = int(args.get("page", 1))
-    if page < 1:
-        raise InvalidInput(_("--page starts at 1."))
-    return page
+class Page(Command):
+    """A list command's page (the first unless ``--page`` says otherwise)."""
+
+    page: Count = opt("Which page of the list to show", default=1)
+
+    @field_validator("page")
+    @classmethod
+    def _from_one(cls, page: int) -> int:
+        if page < 1:
+            raise InvalidInput(_("--page starts at 1."))
+        return page
 
 
 def page_count(page: int, total: int, size: int) -> int:

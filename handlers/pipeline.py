@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from core.app import Command, Context
 from core.i18n import _, ngettext, number, percent
 from core.pipeline_stats import PipelineFigures, pipeline_figures
 from core.pipelines import Pipeline, parse_pipeline
 from core.team import Permission
-from handlers.parser import Args
-from handlers.registry import RERUN, Context, registry
+from handlers.args import ChatType, arg
+from handlers.registry import RERUN, registry
 from handlers.render import days, totals
 from handlers.reply import Button, Reply, Section
 
 
-@registry.command("pipeline", permission=Permission.READ, args=(0, 1), usage="[mona|spark]")
-def pipeline(ctx: Context, args: Args) -> Reply:
+def _pipeline(raw: str, label: str) -> str:
+    return parse_pipeline(raw).value  # "Unknown pipeline jazz. Pipelines: mona, spark."
+
+
+PipelineChoice = Annotated[Literal["mona", "spark"], ChatType(_pipeline, "mona|spark", "mona or spark")]
+
+
+@registry.command("pipeline", permission=Permission.READ)
+class ShowPipeline(Command):
     """Count and open deal value per stage, conversion to the next stage, median days in stage,
     and the artists stuck longer than MONA_STUCK_DAYS."""
-    chosen = [parse_pipeline(args.positionals[0])] if args.positionals else list(Pipeline)
-    sections: list[Section] = []
-    for figures in pipeline_figures(ctx.uow, chosen, stuck_days=ctx.settings.stuck_days):
-        sections += _sections(figures)
-    buttons = tuple(Button(p.label, RERUN, f"/pipeline {p.value}") for p in Pipeline if [p] != chosen)
-    return Reply(title=_("Pipeline"), sections=tuple(sections), actions=buttons,
-                 replace_original=ctx.invocation.kind == "action")
+
+    pipeline: PipelineChoice | None = arg("Only this pipeline (both when left out)", default=None)
+
+    def run(self, ctx: Context) -> Reply:
+        chosen = [Pipeline(self.pipeline)] if self.pipeline else list(Pipeline)
+        sections: list[Section] = []
+        for figures in pipeline_figures(ctx.uow, chosen, stuck_days=ctx.settings.stuck_days):
+            sections += _sections(figures)
+        buttons = tuple(Button(p.label, RERUN, f"/pipeline {p.value}") for p in Pipeline if [p] != chosen)
+        return Reply(title=_("Pipeline"), sections=tuple(sections), actions=buttons,
+                     replace_original=ctx.caller.via == "action")
 
 
 def _sections(fig: PipelineFigures) -> list[Section]:

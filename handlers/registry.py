@@ -1,86 +1,76 @@
-"""The command registry and the dispatcher: the only door into handlers.
+"""The declared commands, and the dispatcher that turns what a person did in chat into one of them.
 
-Each command is declared once, with its words, usage, flags and permission; its docstring is the
-help text users see. Buttons and modals are declared the same way by action id or callback id, so
-a click routes back through here identically on every platform.
+Each command, button and form is one ``core.app.Command`` subclass, registered here with its words
+(or action id) and permission; its docstring is the help text and its fields, declared with
+``handlers.args``, its arguments. From those declarations come the chat parser and usage line
+(``parse_command``), ``/mona help``, the Discord options, the Slack manifest's commands, the values
+buttons carry (``button`` / ``decode``) and a JSON schema per command (``schema``).
+
+``Dispatcher.dispatch(invocation) -> Reply`` is the chat side of the one door: it builds the typed
+command, calls ``Application.execute`` and turns its outcome into a reply fit for the person.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import logging
-import time
-import uuid
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from rapidfuzz import process
-from sqlalchemy import select
 
-from core.config import Settings
-from core.db import Database, UnitOfWork
+from core.app import Application, Caller, Command
+from core.db import UnitOfWork
 from core.errors import Ambiguous, FieldError, InvalidInput, UserError
 from core.i18n import _, use_language
-from core.team import Member, Permission, check, identify, member_for_mention
+from core.team import Permission
 from core.text import check_command_text
-from handlers.parser import Args, Flag, Mention, parse_args, parse_mention, tokenize
-from handlers.reply import Button, Invocation, Reply
-
-log = logging.getLogger("mona.dispatch")
+from handlers.args import ArgSpec, arg_specs
+from handlers.parser import split_flags, tokenize
+from handlers.reply import Button, Invocation, Option, Reply
 
 RERUN = "cmd.run"
 
-
-class Jobs(Protocol):
-    """How handlers start long jobs and look at the queues, without knowing RQ."""
-
-    def start(self, run_id: int) -> None: ...
-
-    def sizes(self) -> dict[str, int] | None: ...
-
-
-@dataclass
-class Context:
-    """What a handler may use: the open transaction, who is acting, settings and the invocation."""
-
-    uow: UnitOfWork
-    actor: Member
-    settings: Settings
-    invocation: Invocation
-    jobs: Jobs | None = None
-    guard: Any = None  # handlers.moderation.Guard when chat moderation runs in this process
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-    def defer(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` once the command's transaction has committed (e.g. start a job on its row)."""
-        self.after_commit.append(fn)
-
-    def member(self, who: Mention | str) -> Member:
-        mention = who if isinstance(who, Mention) else parse_mention(who)
-        if mention is None:
-            raise InvalidInput(_("{value} is not a mention; write @name.", value=who))
-        return member_for_mention(self.uow, platform=self.invocation.platform,
-                                  external_id=mention.external_id, name=mention.name)
-
-
-CommandFn = Callable[[Context, Args], Reply]
+T = TypeVar("T")
+C = TypeVar("C", bound=type[Command])
+#: Runs a read-only query in a unit of work of its own: how a chat grammar that depends on the
+#: data (the longest artist name at the start of a line) looks things up while parsing.
+Lookup = Callable[[Callable[[UnitOfWork], Any]], Any]
 
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """A declared chat command, as help, the parser and the platforms see it."""
+
     path: tuple[str, ...]
-    fn: CommandFn
-    permission: Permission
-    usage: str
-    min_args: int
-    max_args: int | None
-    flags: tuple[Flag, ...]
+    cls: type[Command]
+
+    @property
+    def permission(self) -> Permission:
+        return self.cls.permission
+
+    @property
+    def args(self) -> tuple[ArgSpec, ...]:
+        return arg_specs(self.cls)
+
+    @property
+    def positionals(self) -> tuple[ArgSpec, ...]:
+        return tuple(a for a in self.args if a.place in ("positional", "rest"))
+
+    @property
+    def flags(self) -> tuple[ArgSpec, ...]:
+        return tuple(a for a in self.args if a.place == "flag")
 
     @property
     def name(self) -> str:
         return "/" + " ".join(self.path)
+
+    @property
+    def usage(self) -> str:
+        return " ".join(a.usage for a in (*self.positionals, *self.flags))
 
     @property
     def full_usage(self) -> str:
@@ -88,47 +78,53 @@ class CommandSpec:
 
     @property
     def help(self) -> str:
-        return inspect.getdoc(self.fn) or ""
+        return inspect.getdoc(self.cls) or ""
 
     @property
     def summary(self) -> str:
         return _(self.help.split("\n\n")[0].replace("\n", " "))
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    name: str
-    fn: Callable[..., Reply]
-    permission: Permission
+def schema(cls: type[Command]) -> dict[str, Any]:
+    """The JSON schema of a command's arguments (for the HTTP API and the assistant's tools)."""
+    document = cls.model_json_schema()
+    document["title"] = cls.key
+    document["description"] = inspect.getdoc(cls) or ""
+    document["x-permission"] = cls.permission.value
+    return document
 
 
 @dataclass
 class Registry:
     commands: dict[tuple[str, ...], CommandSpec] = field(default_factory=dict)
-    actions: dict[str, ActionSpec] = field(default_factory=dict)
-    submits: dict[str, ActionSpec] = field(default_factory=dict)
+    actions: dict[str, type[Command]] = field(default_factory=dict)
+    submits: dict[str, type[Command]] = field(default_factory=dict)
 
-    def command(self, words: str, *, permission: Permission, usage: str = "", args: tuple[int, int | None] = (0, 0),
-                flags: tuple[Flag, ...] = ()) -> Callable[[CommandFn], CommandFn]:
-        def register(fn: CommandFn) -> CommandFn:
+    def command(self, words: str, *, permission: Permission, sensitive: bool = False) -> Callable[[C], C]:
+        def register(cls: C) -> C:
             path = tuple(words.split())
             assert path not in self.commands, f"{words} registered twice"
-            self.commands[path] = CommandSpec(path, fn, permission, usage, args[0], args[1], flags)
-            return fn
+            cls.key, cls.permission, cls.sensitive = words, permission, sensitive
+            self.commands[path] = CommandSpec(path, cls)
+            return cls
 
         return register
 
-    def action(self, action_id: str, *, permission: Permission) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
-        def register(fn: Callable[..., Reply]) -> Callable[..., Reply]:
-            self.actions[action_id] = ActionSpec(action_id, fn, permission)
-            return fn
+    def action(self, action_id: str, *, permission: Permission, sensitive: bool = False) -> Callable[[C], C]:
+        def register(cls: C) -> C:
+            assert action_id not in self.actions, f"{action_id} registered twice"
+            cls.key, cls.permission, cls.sensitive = action_id, permission, sensitive
+            self.actions[action_id] = cls
+            return cls
 
         return register
 
-    def submit(self, callback_id: str, *, permission: Permission) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
-        def register(fn: Callable[..., Reply]) -> Callable[..., Reply]:
-            self.submits[callback_id] = ActionSpec(callback_id, fn, permission)
-            return fn
+    def submit(self, callback_id: str, *, permission: Permission, sensitive: bool = False) -> Callable[[C], C]:
+        def register(cls: C) -> C:
+            assert callback_id not in self.submits, f"{callback_id} registered twice"
+            cls.key, cls.permission, cls.sensitive = callback_id, permission, sensitive
+            self.submits[callback_id] = cls
+            return cls
 
         return register
 
@@ -170,107 +166,225 @@ class Registry:
 
 registry = Registry()
 
+#: What each command group is for, in a line (the Slack manifest's descriptions, Discord's groups).
+GROUPS: dict[str, str] = {
+    "artist": "Add, find, move and follow up artists (cards, notes, deals).",
+    "pipeline": "The MONA and SPARK pipelines - artists per stage, deal value, conversion, who is stuck.",
+    "mona": "Help, who you are, roles, notification routing, jobs and the daily digest.",
+    "mod": "Chat moderation for Discord and Twitch - rules, warn/timeout/ban, cases, stream mode.",
+    "market": "The marketplace - the 10 service blocks, requests and their lifecycle, figures.",
+    "remind": "Remind a member, a channel or yourself later (in 2h, tomorrow 9:00, 2026-12-01 14:30).",
+}
+
+
+def usage_of(cls: type[Command]) -> str:
+    """The usage line of a declared command (for messages that show it)."""
+    return registry.commands[tuple(cls.key.split())].full_usage
+
+
+def missing(cls: type[Command]) -> InvalidInput:
+    """The error for a command line that leaves out a required argument."""
+    return InvalidInput(_("Something is missing. Usage: {usage}", usage=usage_of(cls)))
+
+
+# ---------------------------------------------------------------- building typed commands
+
+
+def build(cls: type[Command], values: dict[str, Any]) -> Command:
+    """A command from argument values as people give them (chat words, Discord options): strings
+    are read by each argument's chat type, typed values pass through."""
+    by_name = {a.name: a for a in arg_specs(cls)}
+    converted = {k: by_name[k].convert(v) for k, v in values.items() if v is not None}
+    try:
+        return cls.model_validate(converted)
+    except ValidationError as e:
+        raise InvalidInput(_validation_message(cls, e)) from None
+
+
+def _validation_message(cls: type[Command], e: ValidationError) -> str:
+    by_name = {a.name: a for a in arg_specs(cls)}
+    first = e.errors()[0]
+    where = str(first["loc"][0]) if first["loc"] else ""
+    spec = by_name.get(where)
+    label = spec.label if spec else where
+    if first["type"] == "missing":
+        return _("{label} is missing.", label=label)
+    value = first.get("input")
+    return _("{label} cannot be {value}.", label=label, value=value)
+
+
+def parse_command(spec: CommandSpec, tokens: list[str], lookup: Lookup) -> Command:
+    """The chat grammar of a declared command: positionals, then ``--flags`` anywhere."""
+    flags = spec.flags
+    positionals, raw_flags = split_flags(tokens, {a.flag: a.chat.many_words for a in flags},
+                                         bools={a.flag for a in flags if a.chat.option == "boolean"}, usage=spec.full_usage,
+                                         links=frozenset(a.flag for a in flags if a.chat.option == "channel"))
+    by_flag = {a.flag: a for a in flags}
+    values: dict[str, Any] = {by_flag[k].name: v for k, v in raw_flags.items()}
+    split = getattr(spec.cls, "chat_split", None)
+    if split is not None:
+        values.update(split(positionals, lookup))
+    else:
+        values.update(split_positionals(spec, positionals))
+    return build(spec.cls, values)
+
+
+def split_positionals(spec: CommandSpec, words: list[str]) -> dict[str, str]:
+    """One word per positional argument, the ``rest`` one taking what the others leave."""
+    slots = spec.positionals
+    missing = _("Something is missing. Usage: {usage}", usage=spec.full_usage)
+    rest_at = next((i for i, a in enumerate(slots) if a.place == "rest"), None)
+    values: dict[str, str] = {}
+    if rest_at is None:
+        if len(words) > len(slots):
+            extra = " ".join(words[len(slots):])
+            raise InvalidInput(_("Too many arguments ({extra}). Usage: {usage}", extra=extra, usage=spec.full_usage))
+        for a, w in zip(slots, words, strict=False):
+            values[a.name] = w
+        if any(a.required and a.name not in values for a in slots):
+            raise InvalidInput(missing)
+        return values
+    before, after = slots[:rest_at], slots[rest_at + 1:]
+    if len(words) < len(before) + len(after):
+        raise InvalidInput(missing)
+    for a, w in zip(before, words, strict=False):
+        values[a.name] = w
+    for a, w in zip(after, words[len(words) - len(after):], strict=True):
+        values[a.name] = w
+    middle = words[len(before):len(words) - len(after)]
+    if middle:
+        values[slots[rest_at].name] = " ".join(middle)
+    elif slots[rest_at].required:
+        raise InvalidInput(missing)
+    return values
+
+
+def encode(command: Command) -> str:
+    """What a button or select option carries: the command's values, in declaration order."""
+    return ":".join("" if v is None else str(v) for v in command.model_dump().values())
+
+
+def decode(cls: type[Command], value: str) -> Command:
+    """The command a button carried (``encode``'s inverse); an unreadable value is an old button."""
+    names = [a.name for a in arg_specs(cls)]
+    parts = value.split(":", len(names) - 1) if names else []
+    if len(parts) != len(names):
+        raise InvalidInput(_("That button is out of date; show the card again."))
+    try:
+        return build(cls, {n: p for n, p in zip(names, parts, strict=True) if p != ""})
+    except InvalidInput:
+        raise InvalidInput(_("That button is out of date; show the card again.")) from None
+
+
+def button(command: Command, label: str, style: Any = None) -> Button:
+    return Button(label, command.key, encode(command), style)
+
+
+def option(command: Command, label: str) -> Option:
+    return Option(label, encode(command))
+
+
+def from_form(cls: type[Command], values: dict[str, str], metadata: str) -> Command:
+    """A form's command: hidden ``meta`` fields from the form's metadata, the rest from its inputs;
+    a bad input becomes a ``FieldError`` shown beside that input."""
+    specs = arg_specs(cls)
+    hidden = [a for a in specs if a.place == "meta"]
+    parts = metadata.split(":", len(hidden) - 1) if hidden else []
+    if len(parts) != len(hidden):
+        raise InvalidInput(_("That form is out of date; open it again."))
+    typed: dict[str, Any] = {}
+    for a, p in zip(hidden, parts, strict=True):
+        typed[a.name] = a.convert(p)
+    for a in specs:
+        if a.place == "meta":
+            continue
+        raw = (values.get(a.name) or "").strip()
+        if not raw:
+            if a.required:
+                raise FieldError(a.name, _("This field is required."))
+            continue
+        try:
+            typed[a.name] = a.convert(raw)
+        except UserError as e:
+            raise FieldError(a.name, e.message) from None
+    try:
+        return cls.model_validate(typed)
+    except ValidationError as e:
+        where = str(e.errors()[0]["loc"][0]) if e.errors()[0]["loc"] else next(iter(values), "")
+        raise FieldError(where, _validation_message(cls, e)) from None
+
+
+# ---------------------------------------------------------------- the chat door
+
 
 def error_reply(message: str) -> Reply:
     return Reply(text=message, ephemeral=True, error=True)
 
 
 class Dispatcher:
-    """``dispatch(invocation) -> Reply``: identify the member, check permission, parse, run the
-    handler in one transaction, and turn every failure into a reply fit for the person."""
+    """``dispatch(invocation) -> Reply``: the typed command of what the person did, executed
+    through the application's one door, every failure turned into a reply fit for the person."""
 
-    def __init__(self, db: Database, settings: Settings, commands: Registry = registry, *,
-                 jobs: Jobs | None = None, guard: Any = None) -> None:
-        self.db = db
-        self.settings = settings
+    def __init__(self, app: Application, commands: Registry = registry) -> None:
+        self.app = app
         self.registry = commands
-        self.jobs = jobs
-        self.guard = guard
 
     def dispatch(self, inv: Invocation) -> Reply:
-        started = time.perf_counter()
-        with use_language(self.settings.lang):
-            outcome, reply = self._dispatch(inv)
-        log.info("%s user=%s %s %s -> %s in %.1f ms", inv.platform, inv.user_id, inv.kind,
-                 self._label(inv), outcome, (time.perf_counter() - started) * 1000)
-        return reply
+        with use_language(self.app.settings.lang):
+            try:
+                command = self.command_of(inv)
+            except UserError as e:
+                return self.error(inv, e)
+            return self.run(inv, command)
 
-    @staticmethod
-    def _announce_notifications(uow: UnitOfWork, reply: Reply) -> Reply:
-        """Say where the events this command recorded will be announced (they go out after commit,
-        through the outbox, whether or not the queue is reachable right now)."""
-        from core.notify import NotificationRule
-        from core.outbox import recorded_types
+    def dispatch_values(self, inv: Invocation, cls: type[Command], values: dict[str, Any]) -> Reply:
+        """Run a command whose arguments came structured (a Discord option set), not as a line."""
+        with use_language(self.app.settings.lang):
+            try:
+                command = build(cls, values)
+            except UserError as e:
+                return self.error(inv, e)
+        return self.run(inv, command)
 
-        types = recorded_types(uow)
-        if not types:
+    def run(self, inv: Invocation, command: Command) -> Reply:
+        """Execute a command built from ``inv`` (by ``command_of`` or by an adapter from its own
+        payload, like a Discord option set) and render the outcome as a reply."""
+        outcome = self.app.execute(caller_of(inv), command)
+        with use_language(self.app.settings.lang):
+            if outcome.error is not None:
+                return self.error(inv, outcome.error)
+            reply = typing.cast(Reply, outcome.value)
+            if outcome.notices:
+                note = "\n".join(outcome.notices)
+                reply = dataclasses.replace(reply, footer=f"{reply.footer}\n{note}" if reply.footer else note)
             return reply
-        labels = sorted(set(uow.session.scalars(select(NotificationRule.label).where(NotificationRule.event_type.in_(types)))))
-        if not labels:
-            return reply
-        note = _("Notification queued for {where}.", where=", ".join(labels))
-        return dataclasses.replace(reply, footer=f"{reply.footer}\n{note}" if reply.footer else note)
 
-    @staticmethod
-    def _label(inv: Invocation) -> str:
-        if inv.kind == "command":
-            words = inv.text.split()[:2]
-            return " ".join(w for w in words if not w.startswith(("-", "<", "@", '"')))
-        return inv.name
-
-    def _dispatch(self, inv: Invocation) -> tuple[str, Reply]:
-        try:
-            with self.db.uow() as uow:
-                actor, changed = identify(uow, platform=inv.platform, external_id=inv.user_id, name=inv.user_name,
-                                          admins=self.settings.admins)
-                if changed:
-                    uow.commit()  # a first contact is kept even if the command then fails
-                ctx = Context(uow, actor, self.settings, inv, self.jobs, self.guard)
-                reply = self._route(ctx)
-                reply = self._announce_notifications(uow, reply)
-                uow.commit()
-            for fn in ctx.after_commit:
-                fn()
-            return "ok", reply
-        except FieldError as e:
-            return "field_error", Reply(text=e.message, field_errors={e.field: e.message}, error=True)
-        except Ambiguous as e:
-            return "ambiguous", self._choices(inv, e)
-        except UserError as e:
-            return type(e).__name__, error_reply(e.message)
-        except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("unhandled error ref=%s", ref)
-            return f"crash ref={ref}", error_reply(_("Something went wrong on our side (ref {ref}); nothing was saved.", ref=ref))
-
-    def _route(self, ctx: Context) -> Reply:
-        inv = ctx.invocation
+    def command_of(self, inv: Invocation) -> Command:
         if inv.kind == "command" or (inv.kind == "action" and inv.name == RERUN):
-            return self.run_command(ctx, inv.text if inv.kind == "command" else inv.value)
+            return self.parse(inv.text if inv.kind == "command" else inv.value)
         table = self.registry.actions if inv.kind == "action" else self.registry.submits
-        spec = table.get(inv.name)
-        if spec is None:
+        cls = table.get(inv.name)
+        if cls is None:
             raise InvalidInput(_("That button is no longer supported; run the command again."))
-        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins),
-              platform_roles=ctx.invocation.platform_roles)
         if inv.kind == "action":
-            return spec.fn(ctx, inv.value)
-        return spec.fn(ctx, inv.values, inv.value)
+            return decode(cls, inv.value)
+        return from_form(cls, inv.values, inv.value)
 
-    def run_command(self, ctx: Context, text: str) -> Reply:
+    def parse(self, text: str) -> Command:
         check_command_text(text)
-        tokens = tokenize(text)
-        spec, rest = self.registry.find(tokens)
-        check(ctx.actor, spec.permission, admins_configured=bool(self.settings.admins),
-              platform_roles=ctx.invocation.platform_roles)
-        args = parse_args(rest, spec.flags, usage=spec.full_usage)
-        n = len(args.positionals)
-        if n < spec.min_args:
-            raise InvalidInput(_("Something is missing. Usage: {usage}", usage=spec.full_usage))
-        if spec.max_args is not None and n > spec.max_args:
-            extra = " ".join(args.positionals[spec.max_args:])
-            raise InvalidInput(_("Too many arguments ({extra}). Usage: {usage}", extra=extra, usage=spec.full_usage))
-        return spec.fn(ctx, args)
+        spec, rest = self.registry.find(tokenize(text))
+        return parse_command(spec, rest, self.lookup)
+
+    def lookup(self, query: Callable[[UnitOfWork], T]) -> T:
+        with self.app.db.uow() as uow:
+            return query(uow)
+
+    def error(self, inv: Invocation, e: UserError) -> Reply:
+        if isinstance(e, FieldError):
+            return Reply(text=e.message, field_errors={e.field: e.message}, error=True)
+        if isinstance(e, Ambiguous):
+            return self._choices(inv, e)
+        return error_reply(e.message)
 
     def _choices(self, inv: Invocation, e: Ambiguous) -> Reply:
         buttons: list[Any] = []
@@ -282,6 +396,12 @@ class Dispatcher:
         more = len(e.candidates) - len(buttons)
         footer = _("and {n} more: type more of the name.", n=more) if more > 0 else None
         return Reply(text=e.message, actions=tuple(buttons), footer=footer, ephemeral=True)
+
+
+def caller_of(inv: Invocation) -> Caller:
+    return Caller(platform=inv.platform, user_id=inv.user_id, user_name=inv.user_name, via=inv.kind,
+                  channel_id=inv.channel_id, community=inv.community, protected_ids=inv.protected_ids,
+                  platform_roles=inv.platform_roles)
 
 
 def _replace_ref(text: str, ref: str, new: str) -> str:

@@ -8,7 +8,7 @@ a ``Field`` label is bold), so user text can never ping a channel or break the l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 Style = Literal["primary", "danger"] | None
 
@@ -96,9 +96,6 @@ class Reply:
     #: Errors in a form's fields (field name → message), shown beside the fields.
     field_errors: dict[str, str] = field(default_factory=dict)
     error: bool = False
-    #: Things the adapter carries out on its platform after replying (moderation actions:
-    #: ``handlers.chat.ModAction``), and cases to post in a mod-log channel (``ModLogPost``).
-    effects: tuple[Any, ...] = ()
 
     @property
     def buttons(self) -> list[Button]:

@@ -43,6 +43,16 @@ def artist_names(db: Database, typed: str, *, limit: int = LIMIT) -> list[str]:
     return _unique(names)
 
 
+def block_names(db: Database, typed: str, *, limit: int = LIMIT) -> list[str]:
+    """The keys of the service blocks whose key or name contains what was typed."""
+    from core.marketplace import Block
+
+    with db.uow() as uow:
+        rows = uow.session.execute(select(Block.key, Block.name).order_by(Block.id)).all()
+    key = fold(typed)
+    return [k for k, name in rows if key in fold(k) or key in fold(name)][:limit]
+
+
 def stage_names(typed: str, *, limit: int = LIMIT) -> list[str]:
     """The stages of both pipelines (and ``next``) containing what was typed."""
     return _matching(["next", *(s for stages in STAGES.values() for s in stages)], typed, limit)

@@ -15,19 +15,11 @@ from core.db import UnitOfWork, utcnow
 from core.i18n import _, ngettext, number, use_language
 from core.notifier import Action, DeliveryError, Message
 from core.notify import JobRun
-from core.team import Member
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger("mona.jobs")
 
 Progress = Callable[[int, int], None]
-
-
-def create_run(uow: UnitOfWork, actor: Member, *, kind: str, platform: str, channel_id: str | None) -> JobRun:
-    run = JobRun(kind=kind, started_by_id=actor.id, platform=platform, channel_id=channel_id, args={})
-    uow.session.add(run)
-    uow.session.flush()
-    return run
 
 
 def rebuild_stage_durations(uow: UnitOfWork, progress: Progress, *, batch: int = 500) -> str:

@@ -147,6 +147,11 @@ class LocalQueue:
             ran += 1
         return ran
 
+    @property
+    def running(self) -> bool:
+        """Whether a background thread runs the jobs (else only ``drain`` does)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="mona-jobs", daemon=True)
         self._thread.start()

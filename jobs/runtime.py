@@ -7,13 +7,13 @@ process that starts it (``mona worker``, the bot in embedded mode, a test) with 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from core.config import Settings
 from core.db import Database
+from core.effects import ModerationGateway
 from core.notifier import Notifier
+from core.outbox import Subscriber
 from jobs.queue import JobQueue, LocalQueue, RedisQueue
 
 
@@ -27,6 +27,10 @@ class Runtime:
     lease: dt.timedelta = dt.timedelta(seconds=60)
     #: How long an enqueued delivery may wait before the ticker enqueues it again.
     requeue_after: dt.timedelta = dt.timedelta(seconds=30)
+    #: Moderation on each platform over its REST API, for actions decided anywhere (``core.effects``).
+    moderators: dict[str, ModerationGateway] = field(default_factory=dict)
+    #: Who the relay hands committed events to, in this order (notifications first).
+    subscribers: list[Subscriber] = field(default_factory=list)
 
 
 _current: Runtime | None = None
@@ -38,31 +42,24 @@ def configure(runtime: Runtime | None) -> None:
 
 
 def current() -> Runtime:
+    """The runtime ``bot.app.bootstrap`` configured for this process (``mona worker``, the bot, a test)."""
     if _current is None:
-        configure(build(Settings.from_env()))
-    assert _current is not None
+        raise RuntimeError("no job runtime: jobs run in a process started by bot.app.bootstrap (mona worker)")
     return _current
 
 
-def notifiers_for(settings: Settings, *, out: TextIO | None = None) -> dict[str, Notifier]:
-    from bot.notify_console import ConsoleNotifier
-
-    found: dict[str, Notifier] = {"console": ConsoleNotifier(out or sys.stdout)}
-    if settings.slack_bot_token:
-        from bot.notify_slack import slack_notifier
-
-        found["slack"] = slack_notifier(settings)
-    if settings.discord_token:
-        from bot.notify_discord import discord_notifier
-
-        found["discord"] = discord_notifier(settings.discord_token, settings.discord_api_url)
-    return found
-
-
-def build(settings: Settings, *, db: Database | None = None, queue: JobQueue | None = None) -> Runtime:
+def build(settings: Settings, *, db: Database | None = None, queue: JobQueue | None = None,
+          notifiers: dict[str, Notifier] | None = None,
+          moderators: dict[str, ModerationGateway] | None = None) -> Runtime:
+    """The runtime of a process; its notifiers (the platforms' chat clients) come from the
+    composition root, ``bot.app.bootstrap``: jobs never import adapters."""
     db = db or Database(settings.database_url)
     if queue is None:
         queue = RedisQueue(settings.redis_url) if settings.redis_url else LocalQueue()
-    return Runtime(settings, db, queue, notifiers_for(settings),
-                   lease=dt.timedelta(seconds=settings.delivery_lease_seconds),
-                   requeue_after=dt.timedelta(seconds=settings.requeue_after_seconds))
+    from jobs.relay import NotificationSubscriber
+
+    rt = Runtime(settings, db, queue, dict(notifiers or {}), moderators=dict(moderators or {}),
+                 lease=dt.timedelta(seconds=settings.delivery_lease_seconds),
+                 requeue_after=dt.timedelta(seconds=settings.requeue_after_seconds))
+    rt.subscribers.append(NotificationSubscriber(rt))
+    return rt

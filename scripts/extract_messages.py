@@ -7,9 +7,11 @@ Messages come from three places:
 
 * the ``_()`` and ``ngettext()`` calls in the files that ``babel.cfg`` names (babel's extractor,
   plus those inside f-strings, which babel sees only on Python 3.12 and later);
-* the help of every registered command, i.e. its docstring, which no extractor sees: the one-line
-  summary that ``/mona help`` lists (``CommandSpec.summary``) and the full text that
-  ``/mona help COMMAND`` shows (``CommandSpec.help``);
+* the help of every declared command, i.e. its docstring, which no extractor sees: the one-line
+  summary that ``/mona help`` lists (``CommandSpec.summary``), the full text that
+  ``/mona help COMMAND`` shows (``CommandSpec.help``) and the description of each argument
+  (Discord's option descriptions);
+* the event catalogue (``core.events``): what each event means and its fields;
 * the few values translated at run time with ``_(variable)``: the deal statuses.
 
 Existing translations are kept (``Catalog.update``): a new message arrives untranslated, a changed
@@ -117,14 +119,27 @@ def _help_messages() -> Iterator[tuple[str, str, int, list[str]]]:
     from handlers.registry import registry
 
     for spec in sorted(registry.commands.values(), key=lambda s: s.path):
-        fn = inspect.unwrap(spec.fn)
-        where, line = _rel(inspect.getsourcefile(fn) or ""), fn.__code__.co_firstlineno
+        where, line = _rel(inspect.getsourcefile(spec.cls) or ""), inspect.getsourcelines(spec.cls)[1]
         # English has no catalog, so the summary comes back untranslated: exactly the message id.
         with use_language("en"):
             summary = spec.summary
         yield summary, where, line, [f"Summary of {spec.name}, listed by /mona help."]
         if spec.help and spec.help != summary:
             yield spec.help, where, line, [f"Full help of {spec.name}, shown by /mona help {' '.join(spec.path)}."]
+        for a in spec.args:
+            yield a.description, where, line, [f"What {a.label} of {spec.name} is (Discord's option description, /mona help)."]
+
+
+def _event_messages() -> Iterator[tuple[str, str, int, list[str]]]:
+    from core import events
+
+    where = _rel(inspect.getsourcefile(events) or "")
+    for type_ in sorted(events.CATALOGUE):
+        doc, fields = events.describe(type_)
+        line = inspect.getsourcelines(events.CATALOGUE[type_])[1]
+        yield doc, where, line, [f"What the event {type_} means, listed by /mona help events."]
+        for name, description in fields:
+            yield description, where, line, [f"The field {name} of the event {type_}."]
 
 
 def _runtime_messages() -> Iterator[tuple[str, str, int, list[str]]]:
@@ -138,7 +153,7 @@ def _runtime_messages() -> Iterator[tuple[str, str, int, list[str]]]:
 def extract_template() -> Catalog:
     """The message template: every message mona can show, from a fresh look at the code."""
     catalog = Catalog(domain=DOMAIN, charset="utf-8", **HEADER)
-    for source in (_code_messages(), _fstring_messages(), _help_messages(), _runtime_messages()):
+    for source in (_code_messages(), _fstring_messages(), _help_messages(), _event_messages(), _runtime_messages()):
         for message, filename, lineno, comments in source:
             catalog.add(message, None, [(filename, lineno)], auto_comments=comments)
     return catalog

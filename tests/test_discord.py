@@ -12,24 +12,31 @@ import datetime as dt
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import Mona
+from bot.console import ConsoleBot
 from bot.discord import MonaDiscord
-from bot.discord_commands import command_line, command_shapes, shape_of
+from bot.discord_commands import argument_values, command_line, command_shapes, shape_of
+from bot.discord_moderation import DiscordModeration
+from core import effects
+from core.app import Command, Context
 from core.artists import Artist, Interaction
 from core.config import Settings
+from core.refs import ChannelRef, Mention
 from core.team import Permission
+from handlers.args import ChannelArg, MemberRef, RecordId, Text, arg, opt
 from handlers.chat import ChatEvent, ModAction, ModLogPost, Outcome
-from handlers.parser import Args, ChannelRef, Mention, parse_mention
-from handlers.registry import Context, Dispatcher, Registry, registry
+from handlers.parser import parse_mention
+from handlers.registry import Dispatcher, Registry, registry
 from handlers.reply import Reply
 from tests.discord_gateway_stub import (
     ADMIN_ID,
     APP_ID,
+    BOT_TOKEN,
     CHANNEL_ID,
     FAN_ROLE_ID,
     GUILD_ID,
@@ -37,6 +44,7 @@ from tests.discord_gateway_stub import (
     SPAMMER_ID,
     VIEWER_ID,
     LiveDiscord,
+    Recorded,
     components_of,
     message_create,
 )
@@ -77,7 +85,7 @@ def embed_text(embed: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- commands: shape and sync
 
 
-def test_every_registry_command_is_a_discord_command_with_options_from_its_usage_and_flags(mona: Mona):
+def test_every_declared_command_is_a_discord_command_with_options_from_its_arguments(mona: Mona):
     client = MonaDiscord(mona)
     tree = client.tree
     found: dict[str, dict[str, Any]] = {}
@@ -102,7 +110,9 @@ def test_every_registry_command_is_a_discord_command_with_options_from_its_usage
             "pipeline"} <= set(found)
 
     add = found["artist add"]
-    assert add["name"]["required"] is True and add["name"]["type"] == 3 and add["name"]["autocomplete"] is True
+    # A new artist's name is new: nothing to autocomplete.
+    assert add["name"]["required"] is True and add["name"]["type"] == 3 and not add["name"].get("autocomplete")
+    assert add["name"]["description"] == "The new artist's name"
     assert add["genre"]["required"] is False and add["genre"]["type"] == 3
     assert add["followers"]["type"] == 4 and add["owner"]["type"] == 6
     assert [c["value"] for c in add["pipeline"]["choices"]] == ["mona", "spark"]
@@ -113,7 +123,7 @@ def test_every_registry_command_is_a_discord_command_with_options_from_its_usage
     assert [c["value"] for c in found["artist deal-status"]["status"]["choices"]] == ["won", "lost"]
     assert found["artist deal-status"]["deal_id"]["type"] == 4
     assert found["artist list"]["archived"]["type"] == 5
-    assert found["artist edit"]["new_name"]["required"] is False  # --name beside the NAME argument
+    assert found["artist edit"]["artist"]["autocomplete"] is True and found["artist edit"]["name"]["required"] is False
     role = found["mona role"]
     assert role["member"]["type"] == 6 and "admin" in [c["value"] for c in role["role"]["choices"]]
     assert found["mona notify add"]["target"]["type"] == 3 and found["mona notify add"]["event"]["autocomplete"]
@@ -121,36 +131,45 @@ def test_every_registry_command_is_a_discord_command_with_options_from_its_usage
     assert list(found["remind set"]) == ["target", "when", "text"]
 
 
-def test_usage_placeholders_become_options_of_the_right_kind():
+def test_declared_argument_types_become_options_of_the_right_kind():
     reg = Registry()
 
-    @reg.command("zz post", permission=Permission.READ, usage="#channel @member NAME [mona|spark] ID …", args=(0, None))
-    def post(ctx: Context, args: Args) -> Reply:
+    @reg.command("zz post", permission=Permission.READ)
+    class Post(Command):
         """Post."""
-        return Reply()
+
+        channel: ChannelArg = arg("Where to post")
+        member: MemberRef = arg("Who to tell")
+        artist: str = arg("Artist name, or an id like #12", rest=True)
+        count: RecordId = arg("Which one")
+        pipeline: Literal["mona", "spark"] | None = opt("Which pipeline")
+        note: Text | None = opt("Anything to add")
 
     shape = shape_of(reg.commands[("zz", "post")], ("zz", "post"))
-    kinds = [(o.name, o.kind, o.required, o.choices, o.suggest) for o in shape.options]
-    assert kinds == [("channel", "channel", True, (), None), ("member", "user", True, (), None),
-                     ("name", "string", True, (), "artist"), ("pipeline", "string", False, ("mona", "spark"), None),
-                     ("id", "integer", True, (), None)]
+    kinds = [(o.name, o.kind, o.required, o.choices, o.description) for o in shape.options]
+    assert kinds == [("channel", "channel", True, (), "Where to post"), ("member", "user", True, (), "Who to tell"),
+                     ("artist", "string", True, (), "Artist name, or an id like #12"),
+                     ("count", "integer", True, (), "Which one"),
+                     ("pipeline", "string", False, ("mona", "spark"), "Which pipeline"),
+                     ("note", "string", False, (), "Anything to add")]
 
 
-def test_submitted_values_become_the_command_line_the_parser_reads():
+def test_submitted_values_fill_the_declared_arguments_and_read_back_as_a_command_line():
     add = next(s for s in command_shapes(registry) if s.qualified_name == "artist add")
-    line = command_line(add, {"name": "Alex Blue", "genre": "hip hop", "followers": 1200, "pipeline": "spark",
-                              "owner": Mention("900000000000000002", "Vic <the> Fan"), "city": None})
+    values = {"name": "Alex Blue", "genre": "hip hop", "followers": 1200, "pipeline": "spark",
+              "owner": Mention("900000000000000002", "Vic <the> Fan"), "city": None}
+    assert argument_values(add, values) == {"name": "Alex Blue", "genre": "hip hop", "followers": "1200",
+                                            "pipeline": "spark", "owner": Mention("900000000000000002", "Vic <the> Fan")}
+    line = command_line(add, values)
     assert line == '/artist add "Alex Blue" --genre "hip hop" --followers 1200 --owner "<@900000000000000002|Vic the Fan>" --pipeline spark'
     assert parse_mention("<@900000000000000002|Vic the Fan>") == Mention("900000000000000002", "Vic the Fan")
     listing = next(s for s in command_shapes(registry) if s.qualified_name == "artist list")
-    assert command_line(listing, {"archived": True, "page": 2}) == "/artist list --archived --page 2"
+    assert command_line(listing, {"archived": True, "page": 2}) == "/artist list --page 2 --archived"
     assert command_line(listing, {"archived": False}) == "/artist list"
+    assert argument_values(listing, {"archived": False}) == {}
     notify = next(s for s in command_shapes(registry) if s.qualified_name == "mona notify add")
     assert command_line(notify, {"event": "artist.created", "target": ChannelRef("1300000000000000020", "crm")}) \
         == "/mona notify add artist.created <#1300000000000000020|crm>"
-    remind = next(s for s in command_shapes(registry) if s.qualified_name == "remind set")
-    assert command_line(remind, {"target": "<@1>", "when": "in 2h", "text": 'say "hi" to Alex'}) \
-        == '/remind <@1> "in 2h" say "hi" to Alex'  # a quote inside: its words stay words
 
 
 def test_discord_settings_come_from_the_environment(tmp_path):
@@ -226,9 +245,9 @@ def test_a_member_option_arrives_as_a_mention(live: LiveDiscord, mona: Mona):
 def test_autocomplete_suggests_artists_accent_insensitively_and_stages(live: LiveDiscord, bot: Any):
     for name in ("Éloïse", "Eloane", "Alex"):
         bot.run(f'/artist add "{name}"')
-    choices = live.autocomplete("artist move", {"name": "elo"}, focused="name")
+    choices = live.autocomplete("artist move", {"artist": "elo"}, focused="artist")
     assert [c["value"] for c in choices] == ["Eloane", "Éloïse"]
-    stages = live.autocomplete("artist move", {"name": "Alex", "stage": "vil"}, focused="stage")
+    stages = live.autocomplete("artist move", {"artist": "Alex", "stage": "vil"}, focused="stage")
     assert [c["value"] for c in stages] == ["Villa Prep"]
 
 
@@ -331,30 +350,28 @@ class SpamGuard:
 
 
 def moderation_registry() -> Registry:
-    """Stand-ins for the moderation commands to come: replies carrying effects."""
-    reg = Registry()
-
-    @reg.command("modtest timeout", permission=Permission.READ, usage="@member", args=(1, 1))
-    def timeout(ctx: Context, args: Args) -> Reply:
-        """Time a member out."""
-        who = parse_mention(args.positionals[0])
-        assert who is not None and who.external_id
-        return Reply(text="Timed out.", effects=(
-            ModAction("timeout", GUILD_ID, who.external_id, duration_s=300, reason="by command"),
-            ModAction("ban", GUILD_ID, who.external_id, reason="and banned"),
-            ModLogPost(MODLOG_ID, "Case 2 · timeout", "by command", undo_action_id="modtest.undo", undo_value=who.external_id)))
+    """mona's commands, and an Undo button for ``SpamGuard``'s mod-log posts that lifts the timeout
+    the way commands act on platforms (``core.effects``)."""
+    reg = Registry(commands=dict(registry.commands), actions=dict(registry.actions), submits=dict(registry.submits))
 
     @reg.action("modtest.undo", permission=Permission.READ)
-    def undo(ctx: Context, value: str) -> Reply:
-        return Reply(text="Undone.", ephemeral=False, replace_original=True,
-                     effects=(ModAction("untimeout", GUILD_ID, value, reason="undo"),))
+    class Undo(Command):
+        """Lift the timeout."""
+
+        user_id: Text = arg("Whose timeout")
+
+        def run(self, ctx: Context) -> Reply:
+            effect = effects.request(ctx.uow, platform="discord", community=GUILD_ID, kind="untimeout",
+                                     user_id=self.user_id, reason="undo")
+            ctx.defer(effects.after_commit(ctx.services.effects, effect))
+            return Reply(text="Undone.", ephemeral=False, replace_original=True)
 
     return reg
 
 
 @pytest.fixture
 def moderated(mona: Mona) -> Mona:
-    return dataclasses.replace(mona, dispatcher=Dispatcher(mona.db, mona.settings, moderation_registry()))
+    return dataclasses.replace(mona, dispatcher=Dispatcher(mona.app, moderation_registry()))
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 3.0) -> None:
@@ -416,30 +433,49 @@ def test_moderators_and_bots_are_seen_for_what_they_are(moderated: Mona):
     assert guard.events[0].is_moderator and "Moderator" in guard.events[0].roles
 
 
-def test_the_effects_of_a_command_reply_are_carried_out_the_same_way(moderated: Mona):
-    with LiveDiscord(moderated) as live:
-        stand_in = live.stand_in
-        callback = live.command("modtest timeout", {"member": ("user", SPAMMER_ID)}, users=(SPAMMER_ID,))
-        assert embed_of(callback.body["data"])["description"] == "Timed out."
-        patched = stand_in.wait_for("PATCH", rf"^/guilds/{GUILD_ID}/members/{SPAMMER_ID}$")[0]
-        assert dt.timedelta(seconds=290) < _until(patched.body) <= dt.timedelta(seconds=300)
-        ban = stand_in.wait_for("PUT", rf"^/guilds/{GUILD_ID}/bans/{SPAMMER_ID}$")[0]
-        assert ban.query == {"delete_message_seconds": "3600"}
-        assert urllib.parse.unquote(ban.headers["X-Audit-Log-Reason"]) == "and banned"
-        case = stand_in.wait_for("POST", rf"^/channels/{MODLOG_ID}/messages$")[0]
-        assert embed_of(case.body)["title"] == "Case 2 · timeout"
-        assert components_of(case.body)[0]["label"] == "Undo"
+def _timeout_spammy(live: LiveDiscord, bot: Any) -> Recorded:
+    bot.run(f"/mod modlog <#{MODLOG_ID}> --in discord:{GUILD_ID}")
+    return live.command("mod timeout", {"target": ("user", SPAMMER_ID), "duration": "5m", "reason": "by command"},
+                        users=(SPAMMER_ID,))
 
 
-def test_a_refusal_by_discord_is_reported_privately_and_in_the_mod_log(moderated: Mona):
-    with LiveDiscord(moderated) as live:
-        stand_in = live.stand_in
-        stand_in.fail("PATCH", f"/members/{SPAMMER_ID}")
-        callback = live.command("modtest timeout", {"member": ("user", SPAMMER_ID)}, users=(SPAMMER_ID,))
-        token = callback.path.split("/")[3]
-        followup = stand_in.wait_for("POST", rf"^/webhooks/{APP_ID}/{token}$")[0]
-        assert followup.body["flags"] & 64 and followup.body["allowed_mentions"] == NO_PINGS
-        assert followup.body["content"].startswith(f"Could not carry out timeout for <@{SPAMMER_ID}>: Discord refused")
-        case = stand_in.wait_for("POST", rf"^/channels/{MODLOG_ID}/messages$")[0]
-        assert "Could not carry out timeout" in embed_of(case.body)["description"]
-        assert stand_in.wait_for("PUT", "/bans/")  # the next action still runs
+def test_a_mod_command_typed_on_discord_is_carried_out_and_says_so(live: LiveDiscord, bot: Any):
+    stand_in = live.stand_in
+    callback = _timeout_spammy(live, bot)
+    assert embed_of(callback.body["data"])["description"] == "Case 1: timeout @Spammy."
+    assert "Done on Discord." in embed_text(embed_of(callback.body["data"])) + str(callback.body)
+    patched = stand_in.wait_for("PATCH", rf"^/guilds/{GUILD_ID}/members/{SPAMMER_ID}$")[0]
+    assert dt.timedelta(seconds=290) < _until(patched.body) <= dt.timedelta(seconds=300)
+    assert urllib.parse.unquote(patched.headers["X-Audit-Log-Reason"]) == "by command"
+    notice = stand_in.wait_for("POST", rf"^/channels/{CHANNEL_ID}/messages$")[0]
+    assert notice.body["content"] == "@Spammy is timed out for 5m (by command)."
+    case = stand_in.wait_for("POST", rf"^/channels/{MODLOG_ID}/messages$")[0]
+    assert embed_of(case.body)["title"] == "Case 1: timeout Spammy"
+    assert [c["custom_id"] for c in components_of(case.body)] == ["mod.undo|1"]
+    assert case.body["allowed_mentions"] == NO_PINGS
+
+
+def test_a_refusal_by_discord_is_said_in_the_reply_and_the_mod_log_and_no_notice_claims_it(live: LiveDiscord, bot: Any):
+    stand_in = live.stand_in
+    stand_in.fail("PATCH", f"/members/{SPAMMER_ID}")
+    callback = _timeout_spammy(live, bot)
+    assert "Discord refused: mona lacks the permission, or its role is below theirs" in str(callback.body)
+    case = stand_in.wait_for("POST", rf"^/channels/{MODLOG_ID}/messages$")[0]
+    assert "Could not carry out timeout" in embed_of(case.body)["description"]
+    # The public notice would claim a timeout that did not happen: it is not posted.
+    assert stand_in.requests_to("POST", f"/channels/{CHANNEL_ID}/messages") == []
+
+
+def test_a_mod_command_typed_in_slack_acts_on_a_discord_server_over_rest(live: LiveDiscord, mona: Mona):
+    """No gateway connection needed: the REST gateway (the bot token alone) acts on the server."""
+    slack = ConsoleBot(mona.dispatcher, user_id="UADMIN01", user_name="Ada", platform="slack")
+    previous = mona.use_moderator(DiscordModeration(BOT_TOKEN, live.stand_in.api_base, "en"))
+    try:
+        r = slack.run(f"/mod ban @{SPAMMER_ID} raid --in discord:{GUILD_ID}")
+    finally:
+        mona.restore_moderator("discord", previous)
+    assert r.text == f"Case 1: ban @{SPAMMER_ID}." and r.footer == "Done on Discord."
+    ban = live.stand_in.wait_for("PUT", rf"^/guilds/{GUILD_ID}/bans/{SPAMMER_ID}$")[0]
+    assert urllib.parse.unquote(ban.headers["X-Audit-Log-Reason"]) == "raid"
+    refused = slack.run(f"/mod ban <@U777|sam> raid --in discord:{GUILD_ID}")
+    assert refused.error and "That mention is a slack account" in refused.text

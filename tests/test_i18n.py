@@ -20,6 +20,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.console import ConsoleBot
+from core.app import Application
 from core.i18n import use_language
 from core.pipelines import STAGES, Pipeline
 from handlers.registry import Dispatcher, registry
@@ -131,7 +132,7 @@ def test_translations_keep_stage_names_pipelines_flags_and_commands(french):
 
 @pytest.fixture
 def fr_bot(mona, settings) -> ConsoleBot:
-    return ConsoleBot(Dispatcher(mona.db, dataclasses.replace(settings, lang="fr")), user_name="Lina")
+    return ConsoleBot(Dispatcher(Application(mona.db, dataclasses.replace(settings, lang="fr"))), user_name="Lina")
 
 
 def _bot(lang: str, bot: ConsoleBot, fr_bot: ConsoleBot) -> ConsoleBot:
@@ -183,7 +184,7 @@ def test_help_lists_the_commands_in_the_deployment_language(bot, fr_bot, lang, t
     reply = _bot(lang, bot, fr_bot).run("/mona help")
     assert reply.title == title and reply.footer == footer
     artist = next(s for s in reply.sections if s.title == "/artist")
-    assert "/artist add NAME [--genre G]" in artist.text and f"\n    {summary}\n" in artist.text
+    assert "/artist add NAME [--genre GENRE]" in artist.text and f"\n    {summary}\n" in artist.text
 
 
 @pytest.mark.parametrize(
@@ -197,8 +198,8 @@ def test_help_lists_the_commands_in_the_deployment_language(bot, fr_bot, lang, t
 )
 def test_help_on_one_command_shows_its_full_text_in_the_deployment_language(bot, fr_bot, lang, text, who):
     reply = _bot(lang, bot, fr_bot).run("/mona help artist move")
-    assert reply.title == "/artist move NAME STAGE [--reason TEXT]"
-    (section,) = reply.sections
+    assert reply.title == "/artist move ARTIST STAGE [--reason TEXT]"
+    section = reply.sections[0]
     assert section.text == text
     assert [(f.label, f.value) for f in section.fields] == [(who, "admin, manager, member")]
 

@@ -23,6 +23,7 @@ from core.config import Settings
 from core.db import MIGRATIONS_DIR, Database
 from core.notify import Delivery
 from core.outbox import OutboxEvent
+from core.team import AuditEntry
 from handlers.reply import Button, Reply
 from tests.conftest import ADMIN, empty
 
@@ -101,6 +102,9 @@ def test_a_block_channel_and_default_assignee_can_be_edited(bot, mona):
     r = bot.run("/market block edit a&r --channel #ar-team --assignee @Bob")
     assert r.text == "Direction Artistique & A&R: channel #ar-team, default assignee Bob."
     assert "Channel: #ar-team" in bot.run("/market blocks").plain_text()
+    with mona.db.uow() as uow:  # a sensitive change: who made it is in the audit log
+        [entry] = uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "market block edit")).all()
+    assert '"block":"a&r"' in entry.target
     assert "Say what to change" in bot.run("/market block edit booking").text
     viewer = bot.as_user("vic", "Vic")
     assert "Your role is viewer" in viewer.run("/market block edit booking --channel #x").text
@@ -132,7 +136,8 @@ def test_opening_a_request_stores_it_logs_new_and_records_an_event(bot, mona):
     assert r.text == "Opened request #1 for Alex Blue: Booking/Live. #mkt-booking is told."
     assert r.title == "Request #1 · Booking/Live"
     [req] = requests(mona)
-    assert (req.status, req.brief, req.budget, req.due.isoformat()) == ("new", "Ten club dates in March", Decimal("5000.00"), in_days(30))
+    assert (req.status, req.brief, req.budget, req.due) == (
+        "new", "Ten club dates in March", Decimal("5000.00"), dt.date.fromisoformat(in_days(30)))
     assert [b.label for b in r.buttons] == ["Accept", "Decline", "Cancel request", "Assign…"]
     with mona.db.uow() as uow:
         assert uow.session.scalars(select(OutboxEvent.type)).all() == ["artist.created", "request.created"]
@@ -196,11 +201,38 @@ def test_request_words_need_a_block_and_a_brief(bot, mona):
     assert requests(mona) == []
 
 
+def test_a_request_is_shown_by_its_number_and_opening_one_needs_a_block_and_a_brief(bot, mona):
+    # /market request used to double as "show request": /market request 1 showed request #1.
+    bot.run("/artist add Alex")
+    bot.run("/market request Alex booking tour")
+    shown = bot.run("/market show 1")
+    assert not shown.error and shown.title == "Request #1 · Booking/Live"
+    assert bot.run("/market show #1").title == shown.title
+    r = bot.run("/market request 1")
+    assert r.error and r.title is None and r.buttons == []
+    assert r.text == ("Say the block and the brief after the artist. Usage: /market request ARTIST BLOCK BRIEF "
+                      "[--budget AMOUNT] [--due DATE] [--confirm]; /market show 1 shows request #1.")
+    assert "No request has the number #9." in bot.run("/market show 9").text
+    assert "Nothing has the number #9999999999." in bot.run("/market show 9999999999").text
+    assert "must be a number like 12 or #12" in bot.run("/market show Alex").text
+    assert len(requests(mona)) == 1
+
+
+def test_the_budget_confirmation_keeps_the_whole_brief_and_the_due_date(bot, mona):
+    bot.run("/artist add Alex Blue")
+    r = bot.run(f'/market request Alex Blue booking "a stadium tour: 3 dates" --budget 30000 --due {in_days(20)}')
+    assert [b.label for b in r.buttons] == ["Confirm", "Cancel"]
+    assert bot.click(r, "Confirm").text.startswith("Opened request #1 for Alex Blue: Booking/Live.")
+    [req] = requests(mona)
+    assert (req.brief, req.budget, req.due) == ("a stadium tour: 3 dates", Decimal("30000.00"),
+                                                dt.date.fromisoformat(in_days(20)))
+
+
 def test_a_viewer_can_read_but_not_open_or_move_requests(bot, mona):
     bot.run("/artist add Alex")
     bot.run("/market request Alex booking tour")
     viewer = bot.as_user("vic", "Vic")
-    assert viewer.run("/market request 1").title == "Request #1 · Booking/Live"
+    assert viewer.run("/market show 1").title == "Request #1 · Booking/Live"
     assert "Your role is viewer" in viewer.run("/market request Alex booking tour").text
     assert "Your role is viewer" in viewer.run("/market move 1 accepted").text
     assert len(requests(mona)) == 1
@@ -213,7 +245,7 @@ def test_the_whole_lifecycle_is_logged_in_the_timeline(bot, mona):
     bot.run("/artist add Alex")
     bot.run("/market request Alex booking tour --budget 2000")
     bob = member(bot, "bob", "Bob")
-    accepted = bob.click(bot.run("/market request 1"), "Accept")
+    accepted = bob.click(bot.run("/market show 1"), "Accept")
     assert accepted.text == "Bob moved request #1 from new to accepted."
     assert "Assigned to: Bob" in accepted.plain_text()  # accepting an unassigned request takes it
     started = bob.click(accepted, "Start")
@@ -221,7 +253,7 @@ def test_the_whole_lifecycle_is_logged_in_the_timeline(bot, mona):
     bob.run("/market move 1 delivered --note setlist and dates sent")
     closed = bot.run("/market move #1 closed")
     assert closed.buttons == []
-    shown = bot.run("/market request #1")
+    shown = bot.run("/market show #1")
     timeline = next(s for s in shown.sections if s.title == "Timeline").text.splitlines()
     assert [line.split(" · ", 1)[1] for line in timeline] == [
         "new · Lina", "new → accepted · Bob", "accepted → in_progress · Bob",
@@ -253,12 +285,12 @@ def test_assigning_from_the_form(bot, mona):
     shown = bot.run("/market request Alex booking tour")
     form = bot.click(shown, "Assign…")
     assert form.modal and form.modal.callback_id == "market.assign"
-    bob_id = next(o.value for o in form.modal.inputs[0].options if o.label == "Bob")  # type: ignore[union-attr]
+    bob_id = next(o.value for o in form.modal.inputs[0].options if o.label == "Bob")
     r = bot.submit(form.modal, {"member": bob_id})
     assert r.text == "Lina assigned request #1 to Bob." and "Assigned to: Bob" in r.plain_text()
     again = bot.submit(form.modal, {"member": bob_id})
     assert again.field_errors == {"member": "Request #1 is already assigned to Bob."}
-    assert "assigned to Bob · Lina" in bot.run("/market request 1").plain_text()
+    assert "assigned to Bob · Lina" in bot.run("/market show 1").plain_text()
 
 
 def test_two_people_accepting_at_once_one_wins_and_the_other_is_told_who(bot, mona):
@@ -272,8 +304,8 @@ def test_two_people_accepting_at_once_one_wins_and_the_other_is_told_who(bot, mo
         return uow.session.scalars(select(Member).join(Identity).where(Identity.external_id == ext)).one()
 
     with mona.db.uow() as first, mona.db.uow() as second:
-        r1 = market.get(first, "1")
-        r2 = market.get(second, "1")
+        r1 = market.get(first, 1)
+        r2 = market.get(second, 1)
         market.move(second, who(second, "ben"), r2, "accepted")
         second.commit()
         with pytest.raises(market.ConcurrentChange, match=r"Ben moved request #1 to accepted meanwhile; nothing was saved"):
@@ -312,6 +344,16 @@ def test_the_block_channel_is_told_once_with_buttons_that_work(bot, mona, out):
     assert bot.click(as_reply(posted), "Accept").text == "Request #1 is already accepted (by Bob)."
     form = bot.click(as_reply(posted), "Assign…")
     assert form.modal and form.modal.callback_id == "market.assign"
+
+
+def test_the_show_request_button_of_a_notification_shows_the_request(bot, mona, out):
+    bot.run("/artist add Alex")
+    bot.run("/market request Alex booking Ten club dates")
+    mona.run_pending_jobs()
+    with mona.db.uow() as uow:
+        [posted] = uow.session.scalars(select(Delivery)).all()
+    shown = bot.click(as_reply(posted), "Show request")
+    assert not shown.error and shown.title == "Request #1 · Booking/Live"
 
 
 def test_the_artists_owner_is_told_of_each_move(bot, mona, out):
@@ -359,7 +401,7 @@ def test_requests_are_listed_filtered_and_paginated(bot, mona):
     assert bot.run("/market requests --block synchro").title.startswith("Requests: 1 ")
     assert bot.run("/market requests --status new --artist Alex").title.startswith("Requests: 12 ")
     assert bot.run("/market requests --status accepted").title.startswith("Requests: 1 ")
-    assert bob.run("/market requests --mine").title.startswith("Requests: 1 ")
+    assert bob.run("/market requests --mine").title == "Requests: 1 · page 1/1"
     assert bot.run("/market requests --status closed").text == "No request matches."
     assert "must be one of new, accepted" in bot.run("/market requests --status done").text
     assert "only 2 pages" in bot.run("/market requests --page 3").text
@@ -422,11 +464,11 @@ def test_on_slack_a_request_is_opened_by_slash_command_and_accepted_by_a_button(
     slack, web_api, _m = slack_env
     ConsoleBot(mona.dispatcher, user_name="Lina").run("/artist add Alex")
     r = slack.command("block edit booking --channel <#C0BOOKING|booking>", command="/market")
-    assert r.status == 200 and "channel #booking" in shown(r.json)
+    assert r.status == 200 and "Booking/Live: channel #booking." in shown(r.json)
     r = slack.command("request Alex booking Ten club dates --budget 5000", command="/market")
     assert r.status == 200 and r.json["response_type"] == "in_channel"
     assert "Opened request #1 for Alex: Booking/Live. #booking is told." in shown(r.json)
-    card = slack.command("request 1", command="/market").json
+    card = slack.command("show 1", command="/market").json
     accept = element(card, "Accept")
     reply, response_url = slack.click(accept, user=ADMIN)
     assert reply.status == 200
@@ -448,11 +490,17 @@ def test_on_discord_a_request_is_opened_by_slash_command_and_accepted_by_a_butto
     from bot.discord import MonaDiscord  # noqa: F401  (the client LiveDiscord runs)
     from tests.discord_gateway_stub import ADMIN_ID, GUILD_ID, LiveDiscord, components_of
 
-    discord_mona = dataclasses.replace(mona, settings=dataclasses.replace(
-        settings, admins=settings.admins | {f"discord:{ADMIN_ID}"}, discord_guild_ids=(int(GUILD_ID),)))
-    discord_mona.dispatcher.settings = discord_mona.settings
+    discord_mona = bootstrap(dataclasses.replace(settings, admins=settings.admins | {f"discord:{ADMIN_ID}"},
+                                                 discord_guild_ids=(int(GUILD_ID),)), migrate=False, db=mona.db)
     ConsoleBot(mona.dispatcher, user_name="Lina").run("/artist add Alex")
     with LiveDiscord(discord_mona) as live:
+        # /market request only opens requests (artist, block and brief required); /market show shows one.
+        [synced] = live.stand_in.wait_for("PUT", r"/commands$")
+        market_group = next(c for c in synced.body if c["name"] == "market")
+        subs = {o["name"]: o for o in market_group["options"]}
+        assert [(o["name"], bool(o.get("required"))) for o in subs["request"]["options"]] == [
+            ("artist", True), ("block", True), ("brief", True), ("budget", False), ("due", False), ("confirm", False)]
+        assert [(o["name"], o["type"], o.get("required")) for o in subs["show"]["options"]] == [("request_id", 4, True)]
         callback = live.command("market request", {"artist": "Alex", "block": "booking", "brief": "Ten club dates"})
         data = callback.body["data"]
         assert "Opened request #1 for Alex: Booking/Live." in data["embeds"][0]["description"]
@@ -462,4 +510,8 @@ def test_on_discord_a_request_is_opened_by_slash_command_and_accepted_by_a_butto
         clicked = live.click(message, "market.move|1:accepted")
         assert clicked.body["type"] == 7
         assert "moved request #1 from new to accepted." in clicked.body["data"]["embeds"][0]["description"]
+        shown = live.command("market show", {"request_id": 1}).body["data"]
+        assert shown["embeds"][0]["title"] == "Request #1 · Booking/Live"
+        assert [c["custom_id"] for c in components_of(shown)] == ["market.move|1:in_progress", "market.move|1:cancelled",
+                                                                  "market.assign_form|1"]
     assert requests(mona)[0].status == "accepted"

@@ -9,10 +9,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.app import Mona
+from bot.app import Mona, bootstrap
+from bot.console import ConsoleBot
 from core.config import Settings
+from core.effects import PlatformEffect
 from core.moderation.store import Community, ModerationCase
-from handlers.chat import ChatEvent, ModAction, ModLogPost
+from core.team import AuditEntry
+from handlers.chat import ChatEvent
 from handlers.reply import Invocation
 from tests.discord_gateway_stub import (
     CHANNEL_ID,
@@ -26,6 +29,14 @@ from tests.discord_gateway_stub import (
 
 IN = "--in discord:G1"
 
+
+
+def platform_effects(mona) -> list[PlatformEffect]:
+    """The actions commands asked to carry out on a platform (core.effects), oldest first."""
+    with mona.db.uow() as uow:
+        rows = list(uow.session.scalars(select(PlatformEffect).order_by(PlatformEffect.id)))
+        uow.session.expunge_all()
+        return rows
 
 def event(text: str, *, user: str = "U1", moderator: bool = False, message_id: str = "M1") -> ChatEvent:
     return ChatEvent(platform="discord", community="G1", channel_id="C1", message_id=message_id, user_id=user,
@@ -102,7 +113,7 @@ def test_stream_mode_tightens_the_limits(bot, mona):
 
 @pytest.mark.parametrize(("command", "message"), [
     ("/mod patterns add (free {IN}", "invalid pattern '(free'"),
-    ("/mod timeout @U1 10x spam {IN}", "'10x' is not a duration"),
+    ("/mod timeout @U1 10x spam {IN}", "10x is not a duration; write it like 10m"),
     ("/mod links allow not_a_domain {IN}", "not_a_domain is not a domain"),
     ("/mod warn @U1 {IN}", "Something is missing. Usage: /mod warn @user REASON"),
     ("/mod words add mona", "Use /mod in a Discord server or a Twitch chat"),
@@ -138,7 +149,7 @@ def test_a_discord_moderator_may_moderate_without_a_mona_role(mona):
                      community="G1", platform_roles=frozenset({"moderator"}))
     r = mona.dispatcher.dispatch(inv)
     assert r.text == "Case 1: warn @Spammy."
-    [effect] = [e for e in r.effects if isinstance(e, ModAction)]
+    [effect] = platform_effects(mona)
     assert (effect.kind, effect.user_id, effect.notice) == ("warn", "42", "@Spammy, a moderator warns you: calm down")
     viewer = dataclasses.replace(inv, user_id="D556", platform_roles=frozenset())
     assert "Your role is viewer" in mona.dispatcher.dispatch(viewer).text
@@ -146,14 +157,15 @@ def test_a_discord_moderator_may_moderate_without_a_mona_role(mona):
 
 def test_manual_timeouts_are_logged_with_undo_and_undone(bot, mona):
     bot.run(f"/mod modlog #mods manual {IN}")
-    r = bot.run(f"/mod timeout @U7 10m spamming links {IN}")
-    assert r.text == "Case 1: timeout @U7."
-    action, post = r.effects
-    assert (action.kind, action.duration_s) == ("timeout", 600) and isinstance(post, ModLogPost)
+    r = bot.run(f"/mod timeout @7007 10m spamming links {IN}")
+    assert r.text == "Case 1: timeout @7007."
+    [action] = platform_effects(mona)
+    assert (action.kind, action.duration_s, action.undo_action) == ("timeout", 600, "mod.undo")
+    assert action.modlog_title == "Case 1: timeout 7007" and "spamming links" in action.modlog_text
     case = bot.run(f"/mod case 1 --note appeal: it was a joke {IN}")
     assert "appeal: it was a joke" in case.plain_text()
     undone = bot.click(case, "Undo")
-    assert undone.text.startswith("Case 1 undone by Lina") and undone.effects[0].kind == "untimeout"
+    assert undone.text.startswith("Case 1 undone by Lina") and platform_effects(mona)[-1].kind == "untimeout"
     assert "already undone" in bot.click(case, "Undo").text
 
 
@@ -184,3 +196,84 @@ def test_on_discord_a_banned_word_is_deleted_warned_then_timed_out_and_logged(bo
         assert logged and "timeout" in str(logged[0].body)
         assert s.requests_to("DELETE", "1400000000000000300") == []
     assert cases(mona)[-1].action == "timeout"
+
+
+# ---------------------------------------------------------------- cases as moderators read them
+
+
+def test_the_mod_log_and_the_case_show_the_message_as_it_was_written(bot, mona):
+    bot.run(f"/mod words add arnaque {IN}")
+    bot.run(f"/mod modlog #mods {IN}")
+    [post] = mona.guard.on_message(event("Attention, c'est une ARNAQUÉ !")).modlog
+    assert post.title == "Case 1: warn userU1"
+    assert post.text.splitlines() == ["banned word: arnaque", "Message: ARNAQUÉ", "Rule: a banned word"]
+    shown = {f.label: f.value for f in bot.run(f"/mod case 1 {IN}").sections[0].fields}
+    assert (shown["Message"], shown["Reason"], shown["Rule"]) == ("ARNAQUÉ", "banned word: arnaque", "a banned word")
+
+
+@pytest.fixture
+def fr_mona(mona: Mona, settings: Settings) -> Mona:
+    return bootstrap(dataclasses.replace(settings, lang="fr"), migrate=False, db=mona.db)
+
+
+def test_with_mona_lang_fr_the_mod_log_and_the_case_log_are_in_french(fr_mona):
+    moderator = ConsoleBot(fr_mona.dispatcher, user_name="Lina")
+    moderator.run(f"/mod words add arnaque {IN}")
+    moderator.run(f"/mod modlog #mods {IN}")
+    outcome = fr_mona.guard.on_message(event("c'est une ARNAQUE"))
+    [post] = outcome.modlog
+    assert post.title == "Cas 1 : avertissement userU1"
+    assert post.text.splitlines() == ["mot interdit : arnaque", "Message : ARNAQUE", "Règle : un mot interdit"]
+    assert {a.reason for a in outcome.actions} == {"mot interdit : arnaque"}  # what Discord's audit log keeps
+    shown = {f.label: f.value for f in moderator.run(f"/mod case 1 {IN}").sections[0].fields}
+    assert (shown["Action"], shown["Motif"], shown["Règle"]) == ("avertissement", "mot interdit : arnaque", "un mot interdit")
+    line = moderator.run(f"/mod cases {IN}").text
+    assert " · avertissement · userU1 · un mot interdit · mot interdit : arnaque" in line
+    manual = moderator.run(f"/mod ban @2002 spam {IN}")
+    assert manual.text == "Cas 2 : bannissement @2002."
+
+
+def test_a_phrase_in_quotes_is_banned_as_one_and_a_word_without_letters_is_refused(bot, mona):
+    assert bot.run(f'/mod words add "free nitro" scam {IN}').text == "Banned: free nitro, scam."
+    assert mona.guard.on_message(event("FREE  NITRO here")).actions
+    refused = bot.run(f"/mod words add !!! {IN}")
+    assert refused.error and refused.text == "!!! has no letter or digit to match."
+    assert bot.run(f"/mod words remove !!! {IN}").text == "None of those words was banned."
+
+
+def _in_server(server: str, text: str = "", **kw) -> Invocation:
+    return Invocation(platform="discord", user_id="D555", user_name="Mod", text=text, community=server,
+                      platform_roles=frozenset({"moderator"}), **kw)
+
+
+def test_a_moderator_of_one_server_neither_sees_nor_undoes_the_cases_of_another(bot, mona):
+    bot.run(f"/mod timeout @7007 10m spamming {IN}")
+    bot.run("/mod words add scam --in discord:G2")
+    elsewhere = mona.dispatcher.dispatch(_in_server("G2", "/mod case 1"))
+    assert elsewhere.error and elsewhere.text == "No case has the id 1."
+    click = mona.dispatcher.dispatch(_in_server("G2", kind="action", name="mod.undo", value="1"))
+    assert click.error and click.text == "No case has the id 1."
+    assert cases(mona)[0].undone_at is None
+    assert mona.dispatcher.dispatch(_in_server("G1", "/mod case 1")).title == "Case 1"
+    undone = mona.dispatcher.dispatch(_in_server("G1", kind="action", name="mod.undo", value="1"))
+    assert undone.text.startswith("Case 1 undone by Mod") and platform_effects(mona)[-1].kind == "untimeout"
+
+
+def test_rule_changes_bans_and_timeouts_are_audited_with_the_community(bot, mona):
+    bot.run(f"/mod words add scam {IN}")
+    mona.dispatcher.dispatch(_in_server("G1", "/mod timeout <@42|Spammy> 10m spam"))
+    mona.dispatcher.dispatch(_in_server("G1", "/mod warn <@42|Spammy> calm down"))
+    with mona.db.uow() as uow:
+        entries = [(e.action, e.target.split()[0]) for e in uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert entries == [("mod words add", "discord:G1"), ("mod timeout", "discord:G1")]
+
+
+def test_on_discord_the_mod_commands_do_not_offer_in_which_only_the_console_and_slack_need(mona):
+    from bot.discord_commands import command_shapes
+
+    shapes = [s for s in command_shapes(mona.dispatcher.registry) if s.names[0] == "mod"]
+    assert len(shapes) == len(mona.dispatcher.registry.in_group("mod"))
+    assert all("in" not in {o.name for o in s.options} for s in shapes)
+    ban = next(s for s in shapes if s.names == ("mod", "ban"))
+    assert [(o.name, o.kind, o.required) for o in ban.options] == [("target", "user", True), ("reason", "string", True)]
+    assert "[--in PLATFORM:ID]" in mona.dispatcher.registry.commands[("mod", "ban")].full_usage

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -124,7 +125,7 @@ class FlakyNotifier:
 def _one_delivery(bot, mona) -> int:
     bot.run("/mona notify add artist.created #crm")
     bot.run("/artist add Alex")
-    from jobs.ticker import relay_once
+    from jobs.relay import relay_once
 
     relay_once(mona.runtime)
     return deliveries(mona)[0].id
@@ -286,3 +287,87 @@ def test_a_failed_long_job_reports_in_its_thread_with_a_retry_button(bot, mona, 
     assert again.text == "Job 1 started again."
     mona.run_pending_jobs()
     assert "fine now" in out.getvalue()
+
+
+class UnreachableQueue:
+    """The job queue as seen when Redis is down: nothing can be handed to it."""
+
+    def start(self, run_id: int) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    def sizes(self) -> dict[str, int] | None:
+        return None
+
+
+def test_a_long_job_the_queue_refuses_is_marked_failed_and_can_be_retried(bot, mona, out, settings):
+    from bot.console import ConsoleBot
+    from core.app import Application, Services
+    from handlers.registry import Dispatcher
+
+    offline = ConsoleBot(Dispatcher(Application(mona.db, settings, Services(jobs=UnreachableQueue()))), user_name="Lina")
+    r = offline.run("/mona rebuild-stats")
+    assert not r.error
+    assert r.footer == "Job 1 could not start: the queue was unreachable. Retry it from /mona jobs."
+    with mona.db.uow() as uow:
+        run = uow.session.get(JobRun, 1)
+        assert (run.status, run.error) == ("failed", "the queue was unreachable")
+    jobs = offline.run("/mona jobs")
+    assert "1. rebuild_stats · failed · 0/0 · the queue was unreachable" in jobs.plain_text()
+    assert "Queues: Redis unreachable" in jobs.plain_text()
+    still_down = offline.click(jobs, "Retry job 1")
+    assert still_down.footer == "Job 1 could not start: the queue was unreachable. Retry it from /mona jobs."
+    back = bot.click(jobs, "Retry job 1")  # the queue is back
+    assert back.text == "Job 1 started again." and back.footer is None
+    mona.run_pending_jobs()
+    assert "Rebuilt the stage statistics of 0 artists" in out.getvalue()
+    with mona.db.uow() as uow:
+        assert uow.session.get(JobRun, 1).status == "done"
+
+
+def test_a_job_that_has_not_failed_is_not_retried(bot, mona):
+    from handlers.ops import RetryJob
+    from handlers.registry import button
+    from handlers.reply import Reply
+
+    bot.run("/mona rebuild-stats")
+    mona.run_pending_jobs()
+    old_card = Reply(actions=(button(RetryJob(run_id=1), "Retry job 1"),))  # shown while it had failed
+    r = bot.click(old_card, "Retry job 1")
+    assert r.error and r.text == "Job 1 has not failed; nothing to retry."
+
+
+def test_a_reminder_needs_something_to_remind_about_after_the_time(bot, mona):
+    r = bot.run("/remind me in 2h")
+    assert r.error and r.text == "Say what to remind about after the time, e.g. /remind me in 2h call Alex."
+
+
+def test_a_reminder_built_with_a_datetime_is_read_in_the_teams_timezone(bot, mona, settings):
+    from core.app import Caller
+    from handlers.ops import Remind
+
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    naive_paris = at.astimezone(ZoneInfo("Europe/Paris")).replace(tzinfo=None)
+    outcome = mona.app.execute(Caller("console", "local", "Lina", via="api"),
+                               Remind(target="#crm", when=naive_paris, text="weekly sync"))
+    assert outcome.ok, outcome.error
+    with mona.db.uow() as uow:
+        [reminder] = uow.session.scalars(select(Reminder))
+        assert (reminder.target, reminder.due_at, reminder.text) == ("crm", at, "weekly sync")
+    late = mona.app.execute(Caller("console", "local", "Lina", via="api"),
+                            Remind(target="me", when=at - dt.timedelta(days=3), text="too late"))
+    assert late.error is not None and late.error.code == "invalid" and "is in the past" in late.error.message
+
+
+def test_rules_built_from_typed_values_are_checked_like_chat_ones(bot, mona):
+    from core.app import Caller
+    from core.errors import InvalidInput
+    from core.refs import ChannelRef
+    from handlers.ops import AddRule
+
+    with pytest.raises(InvalidInput, match="Did you mean artist.stage_changed"):
+        AddRule(event="artist.stage_changd", target=ChannelRef(None, "crm"))
+    with pytest.raises(InvalidInput, match="crm is not a channel"):
+        AddRule(event="deal.won", target="crm")
+    outcome = mona.app.execute(Caller("console", "local", "Lina"),
+                               AddRule(event="DEAL.WON", target="owner"))
+    assert outcome.ok and outcome.value.text == "Rule 1: deal.won now goes to the artist's owner (DM)."

@@ -18,12 +18,16 @@ from bot.app import Mona
 from bot.console import ConsoleBot
 from bot.twitch import TwitchConnectError, serve_twitch
 from bot.twitch_commands import ZERO_WIDTH_SPACE, chat_line, parse_command, reply_line, split_target
+from bot.twitch_moderation import TwitchModeration
+from core import effects
+from core.app import Caller, Command, Context
 from core.config import Settings
+from core.refs import Mention
 from core.team import Permission
+from handlers.args import MemberRef, RecordId, Text, arg
 from handlers.chat import ChatEvent, ModAction, ModLogPost, Outcome
-from handlers.parser import Args, parse_mention
-from handlers.registry import Context, Dispatcher, Registry, registry
-from handlers.reply import Button, Invocation, Reply
+from handlers.registry import Dispatcher, Registry, registry
+from handlers.reply import Button, Reply
 from tests.twitch_stub import (
     BOT_ID,
     BOT_REFRESH,
@@ -206,32 +210,37 @@ def test_socials_answers_the_configured_line(live: LiveTwitch):
 
 # ---------------------------------------------------------------- /mod mirrored in chat
 
-seen: list[Invocation] = []
+seen: list[tuple[Caller, ModTimeout]] = []
 
 
-def _timeout(ctx: Context, args: Args) -> Reply:
-    """Time someone out (a stand-in for /mod timeout while the real one is being written)."""
-    who = parse_mention(args.positionals[0])
-    assert who is not None and who.external_id is not None
-    seen.append(ctx.invocation)
-    if who.external_id in ctx.invocation.protected_ids:
-        return Reply(text=f"@{who.name} is a moderator here; mona leaves them alone.", error=True)
-    duration = int(args.positionals[1])
-    reason = " ".join(args.positionals[2:])
-    community = ctx.invocation.community or ""
-    return Reply(title="Case #12", text=f"Timed out {who.name} for {duration} s: {reason}.", actions=(Button("Undo", "x.undo", "12"),),
-                 effects=(ModAction("timeout", community, who.external_id, duration_s=duration, reason=reason,
-                                    notice=f"{who.name} is timed out ({reason}).", case_id=12),
-                          ModLogPost("modlog", "Case #12", f"{who.name}: {reason}")))
+class ModTimeout(Command):
+    """Time someone out (a stand-in for /mod timeout, to watch what the Twitch adapter builds)."""
+
+    who: MemberRef = arg("Who to time out")
+    seconds: RecordId = arg("For how many seconds")
+    reason: Text = arg("Why", rest=True)
+
+    def run(self, ctx: Context) -> Reply:
+        who = self.who
+        assert who.external_id is not None
+        seen.append((ctx.caller, self))
+        if who.external_id in ctx.caller.protected_ids:
+            return Reply(text=f"@{who.name} is a moderator here; mona leaves them alone.", error=True)
+        effect = effects.request(ctx.uow, platform="twitch", community=ctx.caller.community or "", kind="timeout",
+                                 user_id=who.external_id, duration_s=self.seconds, reason=self.reason,
+                                 notice=f"{who.name} is timed out ({self.reason}).", case_id=12)
+        ctx.defer(effects.after_commit(ctx.services.effects, effect))
+        return Reply(title="Case #12", text=f"Timed out {who.name} for {self.seconds} s: {self.reason}.",
+                     actions=(Button("Undo", "x.undo", "12"),))
 
 
 @pytest.fixture
 def with_modtest(mona: Mona) -> Mona:
     """mona whose registry also holds ``/modtest timeout`` (moderators only), for ``!timeout``."""
     commands = Registry(commands=dict(registry.commands), actions=dict(registry.actions), submits=dict(registry.submits))
-    commands.command("modtest timeout", permission=Permission.MODERATE, usage="@user SECONDS REASON", args=(3, None))(_timeout)
+    commands.command("modtest timeout", permission=Permission.MODERATE)(ModTimeout)
     seen.clear()
-    return dataclasses.replace(mona, dispatcher=Dispatcher(mona.db, mona.settings, commands))
+    return dataclasses.replace(mona, dispatcher=Dispatcher(mona.app, commands))
 
 
 @pytest.fixture
@@ -243,27 +252,29 @@ def mod_live(with_modtest: Mona) -> Iterator[LiveTwitch]:
 def test_a_mirrored_mod_command_from_a_moderator_is_dispatched_and_its_effects_carried_out(mod_live: LiveTwitch):
     asked = mod_live.say("!timeout @Spammy 600 posting links", by=MOD_ID)
     answer = mod_live.answer_to(asked)
-    assert answer["message"] == "Case #12 · Timed out Spammy for 600 s: posting links."  # no button
-    [inv] = seen
-    assert inv.platform == "twitch" and inv.kind == "command"
-    assert inv.text == f"/modtest timeout <@{SPAMMER_ID}|Spammy> 600 posting links"
+    assert answer["message"] == "Case #12 · Timed out Spammy for 600 s: posting links. · Done on Twitch."  # no button
+    [(inv, command)] = seen
+    assert inv.platform == "twitch" and inv.via == "command"
+    assert command == ModTimeout(who=Mention(SPAMMER_ID, "Spammy"), seconds=600, reason="posting links")
     assert (inv.user_id, inv.user_name, inv.community, inv.channel_id) == (MOD_ID, "Dana", BROADCASTER_ID, BROADCASTER_ID)
     assert inv.platform_roles == {"moderator"} and inv.protected_ids == frozenset()
     ban = mod_live.stand_in.wait_for("POST", r"^/moderation/bans$")[0]
     assert ban.body == {"data": {"user_id": SPAMMER_ID, "duration": 600, "reason": "posting links"}}
     mod_live.settle()
-    assert [m["message"] for m in mod_live.stand_in.chat()][1:] == ["Spammy is timed out (posting links)."]
+    # The notice goes out once the timeout went through, before the answer to the moderator.
+    said = [m["message"] for m in mod_live.stand_in.chat()]
+    assert said.index("Spammy is timed out (posting links).") < said.index(answer["message"])
 
 
 def test_a_login_not_seen_in_chat_is_looked_up_and_moderators_named_are_protected(mod_live: LiveTwitch):
     mod_live.answer_to(mod_live.say("!timeout stranger 60 flooding", by=BROADCASTER_ID))
     lookup = mod_live.stand_in.wait_for("GET", r"^/users$")[0]
     assert lookup.query == {"login": "stranger"}
-    assert seen[-1].text.startswith(f"/modtest timeout <@{STRANGER_ID}|Stranger> 60")
-    assert seen[-1].platform_roles >= {"broadcaster"}
+    assert seen[-1][1].who == Mention(STRANGER_ID, "Stranger") and seen[-1][1].seconds == 60
+    assert seen[-1][0].platform_roles >= {"broadcaster"}
 
     answer = mod_live.answer_to(mod_live.say("!timeout @dana 60 too strict", by=BROADCASTER_ID))
-    assert seen[-1].protected_ids == {MOD_ID}
+    assert seen[-1][0].protected_ids == {MOD_ID}
     assert answer["message"] == "@Dana is a moderator here; mona leaves them alone."
     # Asked with the broadcaster's token (Twitch answers no other), once for the minute.
     mods = mod_live.stand_in.requests_to("GET", r"^/moderation/moderators$")
@@ -286,7 +297,9 @@ def test_twitch_refusing_a_commanded_ban_is_told_to_the_moderator(mod_live: Live
     asked = mod_live.say("!timeout @spammy 60 again", by=MOD_ID)
     mod_live.settle()
     lines = [m["message"] for m in mod_live.stand_in.chat() if m.get("reply_parent_message_id") == asked]
-    assert lines[-1] == f"Twitch refused to timeout {SPAMMER_ID}: 400 The user specified in the user_id field is already banned."
+    assert lines[-1].endswith("Twitch refused: 400 The user specified in the user_id field is already banned.")
+    # No public notice claims the timeout Twitch refused.
+    assert not any("is timed out" in m["message"] for m in mod_live.stand_in.chat())
 
 
 # ---------------------------------------------------------------- one line, never a command
@@ -368,3 +381,29 @@ def test_mona_moderates_twitch_chat_with_the_real_guard_and_mod_commands(guarded
     refused = guarded.answer_to(guarded.say("!ban @dana too strict", by=BROADCASTER_ID))["message"]
     assert "moderates this community" in refused
     assert len(guarded.stand_in.requests_to("POST", r"^/moderation/bans$")) == 1
+
+
+# ---------------------------------------------------------------- /mod typed elsewhere
+
+
+def test_a_mod_command_typed_in_slack_bans_on_twitch_over_helix(live: LiveTwitch, mona: Mona):
+    """No chat connection needed: the Helix gateway (the bot's refresh token) acts on the channel,
+    looking the @login up first; the reply says what Twitch made of it."""
+    slack = ConsoleBot(mona.dispatcher, user_id="UADMIN01", user_name="Ada", platform="slack")
+    helix = TwitchModeration(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, bot_id=BOT_ID, bot_token=None,
+                             refresh_token=BOT_REFRESH, api_url=live.stand_in.api_url, auth_url=live.stand_in.auth_url)
+    previous = mona.use_moderator(helix)
+    try:
+        done = slack.run(f"/mod ban @spammy raid --in twitch:{BROADCASTER_ID}")
+        live.stand_in.fail("POST", "/moderation/bans", 400, "The user specified in the user_id field is already banned.")
+        refused = slack.run(f"/mod ban @spammy raid again --in twitch:{BROADCASTER_ID}")
+    finally:
+        mona.restore_moderator("twitch", previous)
+    assert done.text == "Case 1: ban @spammy." and done.footer == "Done on Twitch."
+    ban = live.stand_in.wait_for("POST", r"^/moderation/bans$")[0]
+    assert ban.body == {"data": {"user_id": SPAMMER_ID, "reason": "raid"}}
+    assert refused.footer == "Twitch refused: 400 The user specified in the user_id field is already banned."
+    live.settle()
+    assert [m["message"] for m in live.stand_in.chat()] == ["@spammy is banned (raid)."]  # only the ban that happened
+    mention = slack.run(f"/mod ban <@U777|sam> raid --in twitch:{BROADCASTER_ID}")
+    assert mention.error and "name them as Twitch knows them: their @login" in mention.text

@@ -17,10 +17,12 @@ What the caller may rely on:
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import unicodedata
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -59,13 +61,36 @@ class ChatMessage:
     emote_spans: tuple[tuple[int, int], ...] = ()
 
 
+#: Why each rule tripped, in English, from the violation's ``facts`` (for logs and specs; the
+#: moderation service renders the same facts in the team's language when people read them).
+REASONS: dict[RuleName, str] = {
+    "banned_word": "banned word: {word}",
+    "pattern": "banned pattern: {pattern}",
+    "link": "link to {host} not allowed",
+    "mentions": "{count} mentions (limit {limit})",
+    "caps": "{percent}% capitals",
+    "repeat": "same message {count} times in {window}",
+    "flood": "{count} messages in {window}",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """Which rule tripped, why in a few English words, and the part of the message that did it."""
+    """Which rule tripped, the facts of it, and the part of the message that did it.
+
+    ``facts`` are language-neutral, the placeholders of the rule's entry in ``REASONS``: the banned
+    ``word``, the ``pattern``, the link's ``host``, a ``count`` and its ``limit``, the ``percent`` of
+    capitals, a ``window`` like ``30s``. ``excerpt`` is the offending text as the user wrote it
+    (their case, accents and disguises), not as it was folded to be matched."""
 
     rule: RuleName
-    reason: str
+    facts: Mapping[str, str | int] = field(default_factory=dict, hash=False)
     excerpt: str = ""
+
+    @property
+    def reason(self) -> str:
+        """Why, in a few English words: ``banned word: mona``."""
+        return REASONS[self.rule].format(**self.facts)
 
 
 # ---------------------------------------------------------------- rules
@@ -214,6 +239,15 @@ class CompiledPattern:
     def search(self, folded: str) -> str | None:
         match = self.regex.search(folded.encode())  # bytes: the re2 wrapper's str path is 3x slower
         return None if match is None else bytes(match.group()).decode(errors="replace")
+
+    def span(self, folded: str) -> tuple[int, int] | None:
+        """Where the first match is in ``folded``, as character positions (start, end)."""
+        data = folded.encode()
+        match = self.regex.search(data)
+        if match is None:
+            return None
+        start = len(data[: match.start()].decode(errors="ignore"))
+        return start, start + len(data[match.start() : match.end()].decode(errors="ignore"))
 
 
 def _re2_options() -> Any:
@@ -369,28 +403,57 @@ class _Matchers:
     def screen_hits(self, folded: str) -> list[int]:
         return (self.screen.Match(folded) or []) if self.screen is not None else []
 
-    def find_word(self, folded: str, hits: list[int]) -> tuple[str, str] | None:
-        best: tuple[str, str] | None = None
+    def find_word(self, folded: str, hits: list[int]) -> tuple[str, int, int] | None:
+        """The banned word found, and where it is in ``folded`` (start, end)."""
+        best: tuple[str, int, int] | None = None
         size = len(folded)
         for end, (length, word) in self.words.iter(deleet(folded)):
             start = end - length + 1
             if (start and folded[start - 1].isalnum()) or (end + 1 < size and folded[end + 1].isalnum()):
                 continue
             span = folded[start : end + 1]
-            if (span == word or any(map(str.isalpha, span))) and (best is None or length > len(best[1])):
-                best = word, span  # the longest: "a$$" is "ass" more than "as"; "455" is a number
+            if (span == word or any(map(str.isalpha, span))) and (best is None or length > best[2] - best[1]):
+                best = word, start, end + 1  # the longest: "a$$" is "ass" more than "as"; "455" is a number
         if best is None and self.spaced_index in hits:
             for written, glued in spaced_runs(folded):
                 for _end, word in self.spaced.iter(glued):
-                    return word, written
+                    start = folded.find(written)
+                    return word, start, start + len(written)
         return best
 
-    def find_pattern(self, folded: str, hits: list[int]) -> tuple[str, str] | None:
+    def find_pattern(self, folded: str, hits: list[int]) -> tuple[str, int, int] | None:
+        """The first banned pattern that matches, and where its match is in ``folded``."""
         first = min((i for i in hits if i != self.spaced_index), default=None)
         if first is None:
             return None
         pattern = self.patterns[first]
-        return pattern.source, pattern.search(folded) or ""
+        start, end = pattern.span(folded) or (0, 0)
+        return pattern.source, start, end
+
+
+def as_written(text: str, start: int, end: int) -> str:
+    """The part of ``text`` that folds to ``fold(text)[start:end]``: what the user wrote there.
+
+    Folding works character by character (then trims and collapses whitespace), so the folded
+    length of ``text[:i]`` grows with ``i``: the span is found by bisecting on it. The marks that
+    follow the last character (accents, zalgo) are kept with it."""
+    folded = fold(text)
+    while start < end and folded[start] == " ":
+        start += 1
+    while end > start and folded[end - 1] == " ":
+        end -= 1
+    if end <= start:
+        return ""
+    size = len(text)
+
+    def folded_length(i: int) -> int:
+        return len(fold(text[:i]))
+
+    first = bisect.bisect_left(range(size + 1), start + 1, key=folded_length) - 1
+    last = bisect.bisect_left(range(size + 1), end, lo=max(first, 0), key=folded_length)
+    while last < size and unicodedata.category(text[last]) in ("Mn", "Me"):
+        last += 1
+    return text[max(first, 0) : last]
 
 
 # generic top-level domains seen in chat spam and everyday links, then the country codes
@@ -559,15 +622,15 @@ class ModerationEngine:
         flood = rules.flood.enabled and rules.flood.exempt_roles.isdisjoint(roles)
         folded = fold(message.text) if words or patterns or repeat else ""
         with self._lock:
-            behaviour = self._track(message.platform, message.user_id, folded, now, repeat, flood) if repeat or flood else None
+            behaviour = self._track(message.platform, message.user_id, message.text, folded, now, repeat, flood) if repeat or flood else None
             if words or patterns:
                 hits = matchers.screen_hits(folded)
-                found = matchers.find_word(folded, hits) if words else None
-                if found:
-                    return Violation("banned_word", f"banned word: {found[0]}", found[1])
-                found = matchers.find_pattern(folded, hits) if patterns and hits else None
-                if found:
-                    return Violation("pattern", f"banned pattern: {found[0]}", found[1])
+                word = matchers.find_word(folded, hits) if words else None
+                if word:
+                    return Violation("banned_word", {"word": word[0]}, as_written(message.text, word[1], word[2]))
+                pattern = matchers.find_pattern(folded, hits) if patterns and hits else None
+                if pattern:
+                    return Violation("pattern", {"pattern": pattern[0]}, as_written(message.text, pattern[1], pattern[2]))
             return self._check_content(message, now) or behaviour
 
     def _check_content(self, message: ChatMessage, now: float) -> Violation | None:
@@ -583,13 +646,13 @@ class ModerationEngine:
             if count is None:
                 count = len(_MENTION.findall(text)) if "@" in text else 0
             if count > mentions.max_mentions:
-                return Violation("mentions", f"{count} mentions (limit {mentions.max_mentions})")
+                return Violation("mentions", {"count": count, "limit": mentions.max_mentions})
         caps = rules.caps
         if (caps.enabled and caps.exempt_roles.isdisjoint(roles) and len(text) >= caps.min_letters and not text.islower()
                 and _more_capitals_than(text, caps.max_ratio * caps.min_letters)):  # else it cannot trip
             upper, letters = capitals(text, message.emote_spans)
             if letters >= caps.min_letters and upper > caps.max_ratio * letters:
-                return Violation("caps", f"{round(100 * upper / letters)}% capitals", text[:80])
+                return Violation("caps", {"percent": round(100 * upper / letters)}, text[:80])
         return None
 
     def _check_links(self, user_id: str, text: str, now: float) -> Violation | None:
@@ -603,9 +666,10 @@ class ModerationEngine:
             if len(hosts) == 1:
                 return None  # the !permit is used up
             self._permits[user_id] = until
-        return Violation("link", f"link to {hosts[0]} not allowed", hosts[0])
+        return Violation("link", {"host": hosts[0]}, hosts[0])
 
-    def _track(self, platform: str, user_id: str, folded: str, now: float, repeat: bool, flood: bool) -> Violation | None:
+    def _track(self, platform: str, user_id: str, text: str, folded: str, now: float, repeat: bool,
+               flood: bool) -> Violation | None:
         users, rules = self._users, self._active
         for _ in range(2):  # forget users idle for longer than any window, a couple per message
             if not users or next(iter(users.values()))[-1][0] > now - self._horizon:
@@ -629,12 +693,12 @@ class ModerationEngine:
             same = sum(1 for at, seen in recent if seen == folded and at > since)
             if same >= rules.repeat.times:
                 window = format_duration(rules.repeat.window_s)
-                return Violation("repeat", f"same message {same} times in {window}", folded[:80])
+                return Violation("repeat", {"count": same, "window": window}, text[:80])
         limit = rules.flood.max_messages
         if flood and len(recent) > limit and recent[-limit - 1][0] > now - rules.flood.window_s:
             since = now - rules.flood.window_s
             count = sum(1 for at, _ in recent if at > since)
-            return Violation("flood", f"{count} messages in {format_duration(rules.flood.window_s)}")
+            return Violation("flood", {"count": count, "window": format_duration(rules.flood.window_s)})
         return None
 
 
@@ -690,8 +754,8 @@ def decide(violation: Violation, prior_strikes: list[Strike], policy: Escalation
 
 
 __all__ = [
-    "Action", "CapsRule", "ChatMessage", "CompiledPattern", "Decision", "EscalationPolicy", "FloodRule",
+    "REASONS", "Action", "CapsRule", "ChatMessage", "CompiledPattern", "Decision", "EscalationPolicy", "FloodRule",
     "LinkPolicy", "LinkRule", "MentionRule", "ModerationEngine", "PatternRule", "RepeatRule", "RuleName",
-    "Rules", "Strike", "Violation", "WordRule", "capitals", "compile_pattern", "decide",
+    "Rules", "Strike", "Violation", "WordRule", "as_written", "capitals", "compile_pattern", "decide",
     "find_links", "fold_banned_word", "format_duration", "is_domain", "parse_duration",
 ]

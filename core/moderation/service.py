@@ -1,15 +1,22 @@
 """Moderation service: editing a community's rules, the case log, strikes, undo and figures.
 
 Plain functions over a unit of work, like the rest of the core; the guard that checks chat
-messages (``handlers.moderation.Guard``) calls ``judge`` only for a message the engine flagged.
+messages (``handlers.guard.Guard``) calls ``judge`` only for a message the engine flagged.
+Changes are audited by the application layer (the ``/mod`` commands that make them are sensitive).
+
+A case is stored language-neutral and rendered in the team's language when it is shown:
+``action_label`` for its action, ``case_reason`` for why (an automatic case keeps the facts of the
+violation, not an English sentence).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 
@@ -27,12 +34,21 @@ from core.moderation.engine import (
     fold_banned_word,
     is_domain,
 )
+from core.moderation.folding import fold
 from core.moderation.store import Community, ModerationCase, policy_from_json, rules_from_json, rules_to_json
-from core.team import Member, audit
+from core.team import Member
 from core.text import clean
 
 MAX_WORDS = 5000
 MAX_PATTERNS = 200
+
+#: What a moderator does by hand.
+ManualAction = Literal["warn", "timeout", "ban", "unban"]
+LinkMode = Literal["block", "allow", "off"]
+#: Where cases can be routed: every case, automatic or manual ones, or one rule's.
+ModlogKind = Literal["default", "auto", "manual", "banned_word", "pattern", "link", "caps", "repeat", "flood", "mentions"]
+MODLOG_KINDS: tuple[str, ...] = get_args(ModlogKind)
+MAX_TIMEOUT_S = 14 * 86400
 
 
 def community(uow: UnitOfWork, platform: str, external_id: str, *, create: bool = True) -> Community:
@@ -52,37 +68,43 @@ def rules_of(c: Community) -> Rules:
     return rules_from_json(c.rules or {})
 
 
-def _save(uow: UnitOfWork, actor: Member | None, c: Community, rules: Rules, what: str) -> None:
+def _save(c: Community, rules: Rules) -> None:
     c.rules = rules_to_json(rules)
     c.version += 1
     c.updated_at = utcnow()
-    audit(uow, actor, "mod.rules", c.label, what)
+
+
+def _banned_form(word: str) -> str:
+    text = clean(word, what=_("word"), max_len=100, allow_newlines=False)
+    try:
+        return fold_banned_word(text)
+    except ValueError:
+        raise InvalidInput(_("{word} has no letter or digit to match.", word=word)) from None
 
 
 def add_words(uow: UnitOfWork, actor: Member, c: Community, words: list[str]) -> tuple[list[str], list[str]]:
     rules = rules_of(c)
-    folded = [fold_banned_word(clean(w, what=_("word"), max_len=100, allow_newlines=False)) for w in words]
-    folded = [w for w in folded if w]
+    folded = [_banned_form(w) for w in words]
     if not folded:
-        raise InvalidInput(_("Give the words to ban, e.g. /mod words add spoiler scam."))
+        raise InvalidInput(_("Give the words to ban, e.g. spoiler scam."))
     added = sorted(set(folded) - rules.words.words)
     already = sorted(set(folded) & rules.words.words)
     if len(rules.words.words) + len(added) > MAX_WORDS:
         raise InvalidInput(_("A community can ban at most {n} words.", n=MAX_WORDS))
     if added:
         new = dataclasses.replace(rules.words, words=rules.words.words | set(added))
-        _save(uow, actor, c, dataclasses.replace(rules, words=new), "words + " + ", ".join(added))
+        _save(c, dataclasses.replace(rules, words=new))
     return added, already
 
 
 def remove_words(uow: UnitOfWork, actor: Member, c: Community, words: list[str]) -> tuple[list[str], list[str]]:
     rules = rules_of(c)
-    folded = {fold_banned_word(w) for w in words}
+    folded = {fold(w) for w in words}  # a word with nothing to match was never banned
     removed = sorted(folded & rules.words.words)
     missing = sorted(folded - rules.words.words)
     if removed:
         new = dataclasses.replace(rules.words, words=rules.words.words - set(removed))
-        _save(uow, actor, c, dataclasses.replace(rules, words=new), "words - " + ", ".join(removed))
+        _save(c, dataclasses.replace(rules, words=new))
     return removed, missing
 
 
@@ -98,38 +120,41 @@ def add_pattern(uow: UnitOfWork, actor: Member, c: Community, text: str) -> str:
     if len(rules.patterns.patterns) >= MAX_PATTERNS:
         raise InvalidInput(_("A community can have at most {n} patterns.", n=MAX_PATTERNS))
     new = dataclasses.replace(rules.patterns, patterns=(*rules.patterns.patterns, text))
-    _save(uow, actor, c, dataclasses.replace(rules, patterns=new), "pattern + " + text)
+    _save(c, dataclasses.replace(rules, patterns=new))
     return text
 
 
-def remove_pattern(uow: UnitOfWork, actor: Member, c: Community, number: str) -> str:
+def remove_pattern(uow: UnitOfWork, actor: Member, c: Community, number: int) -> str:
+    """Remove the pattern listed with ``number`` (counting from 1)."""
     rules = rules_of(c)
     patterns = list(rules.patterns.patterns)
-    if not number.isdigit() or not 1 <= int(number) <= len(patterns):
-        raise InvalidInput(_("Give the number of the pattern, from /mod words list (1 to {n}).", n=len(patterns)))
-    gone = patterns.pop(int(number) - 1)
-    _save(uow, actor, c, dataclasses.replace(rules, patterns=dataclasses.replace(rules.patterns, patterns=tuple(patterns))),
-          "pattern - " + gone)
+    if not patterns:
+        raise InvalidInput(_("No pattern is banned."))
+    if not 1 <= number <= len(patterns):
+        raise InvalidInput(_("There is no pattern {number}; the patterns are numbered 1 to {n}.", number=number,
+                             n=len(patterns)))
+    gone = patterns.pop(number - 1)
+    _save(c, dataclasses.replace(rules, patterns=dataclasses.replace(rules.patterns, patterns=tuple(patterns))))
     return gone
 
 
-def set_links(uow: UnitOfWork, actor: Member, c: Community, mode: str, domains: list[str]) -> Rules:
+def set_links(uow: UnitOfWork, actor: Member, c: Community, mode: LinkMode, domains: list[str]) -> Rules:
     rules = rules_of(c)
     links = rules.links
     if mode == "off":
         links = dataclasses.replace(links, policy=LinkPolicy.OFF)
     elif mode == "block":
         links = dataclasses.replace(links, policy=LinkPolicy.BLOCK)
-    elif mode == "allow":
+    else:
         bad = [d for d in domains if not is_domain(d.lower())]
-        if not domains or bad:
-            raise InvalidInput(_("{value} is not a domain; write it like youtube.com.", value=", ".join(bad) or "?"))
+        if bad:
+            raise InvalidInput(_("{value} is not a domain; write it like youtube.com.", value=", ".join(bad)))
+        if not domains:
+            raise InvalidInput(_("Name the domains to allow, like youtube.com."))
         links = dataclasses.replace(links, policy=LinkPolicy.ALLOW_LIST,
                                     allowed_domains=links.allowed_domains | {d.lower().removeprefix("www.") for d in domains})
-    else:
-        raise InvalidInput(_("Say block, allow DOMAIN or off."))
     new = dataclasses.replace(rules, links=links)
-    _save(uow, actor, c, new, f"links {mode} {' '.join(domains)}".strip())
+    _save(c, new)
     return new
 
 
@@ -159,7 +184,7 @@ def set_limits(uow: UnitOfWork, actor: Member, c: Community, limits: Limits) -> 
                 rules.mentions, enabled=limits.mentions > 0, max_mentions=limits.mentions or rules.mentions.max_mentions))
     except ValueError as e:
         raise InvalidInput(str(e)) from None
-    _save(uow, actor, c, rules, f"limits {limits}")
+    _save(c, rules)
     return rules
 
 
@@ -171,15 +196,13 @@ def set_stream(uow: UnitOfWork, actor: Member | None, c: Community, on: bool) ->
         c.stream_started_at, c.stream_ended_at = utcnow(), None
     else:
         c.stream_ended_at = utcnow()
-    _save(uow, actor, c, dataclasses.replace(rules, stream_mode=on), f"stream mode {'on' if on else 'off'}")
+    _save(c, dataclasses.replace(rules, stream_mode=on))
 
 
-def set_modlog(uow: UnitOfWork, actor: Member, c: Community, channel: str, kind: str) -> None:
-    kinds = {"default", "auto", "manual", "banned_word", "pattern", "link", "caps", "repeat", "flood", "mentions"}
-    if kind not in kinds:
-        raise InvalidInput(_("Cases can be routed by: {kinds}.", kinds=", ".join(sorted(kinds))))
+def set_modlog(uow: UnitOfWork, actor: Member, c: Community, channel: str, kind: ModlogKind) -> None:
+    if kind not in MODLOG_KINDS:
+        raise InvalidInput(_("Cases can be routed by: {kinds}.", kinds=", ".join(sorted(MODLOG_KINDS))))
     c.modlog = {**(c.modlog or {}), kind: channel}
-    audit(uow, actor, "mod.modlog", c.label, f"{kind} -> {channel}")
 
 
 def modlog_channel(c: Community, *, automatic: bool, rule: str | None) -> str | None:
@@ -204,23 +227,33 @@ def judge(uow: UnitOfWork, c: Community, violation: Violation, *, user_id: str, 
     counting = sum(1 for s in prior if s.at > now.timestamp() - policy.window_s) + (1 if decision.counts_as_strike else 0)
     case = ModerationCase(community_id=c.id, platform=c.platform, user_id=user_id, user_name=user_name[:200],
                           channel_id=channel_id, excerpt=violation.excerpt[:300], rule=violation.rule,
-                          action=decision.action, duration_s=decision.duration_s, reason=violation.reason[:500],
+                          action=decision.action, duration_s=decision.duration_s, reason=_facts_json(violation),
                           automatic=True, counts=decision.counts_as_strike, created_at=now)
     uow.session.add(case)
     uow.session.flush()
     return case, decision, counting
 
 
-def manual_case(uow: UnitOfWork, actor: Member, c: Community, *, action: str, user_id: str, user_name: str,
+def _facts_json(violation: Violation) -> str:
+    facts = {k: v[:200] if isinstance(v, str) else v for k, v in violation.facts.items()}
+    return json.dumps(facts, ensure_ascii=False, sort_keys=True)[:500]
+
+
+def manual_case(uow: UnitOfWork, actor: Member, c: Community, *, action: ManualAction, user_id: str, user_name: str,
                 duration_s: int | None, reason: str, channel_id: str | None) -> ModerationCase:
+    """Record what a moderator did by hand; ``reason`` is required except to unban."""
     reason = clean(reason, what=_("reason"), max_len=500)
+    if action != "unban" and not reason:
+        raise InvalidInput(_("Give a reason: it is shown to the person and kept in the case log."))
+    if action == "timeout" and not (duration_s and 0 < duration_s <= MAX_TIMEOUT_S):
+        raise InvalidInput(_("A timeout lasts from 1 second to 14 days."))
     case = ModerationCase(community_id=c.id, platform=c.platform, user_id=user_id, user_name=user_name[:200],
-                          channel_id=channel_id, rule=None, action=action, duration_s=duration_s, reason=reason,
+                          channel_id=channel_id, rule=None, action=action,
+                          duration_s=duration_s if action == "timeout" else None, reason=reason,
                           automatic=False, counts=action in ("warn", "timeout", "ban"), moderator_id=actor.id,
                           created_at=utcnow())
     uow.session.add(case)
     uow.session.flush()
-    audit(uow, actor, f"mod.{action}", f"{c.label} user {user_id}", reason)
     return case
 
 
@@ -234,10 +267,10 @@ def cases(uow: UnitOfWork, c: Community, *, user_id: str | None = None, since: d
     return list(uow.session.scalars(q.order_by(ModerationCase.id.desc()).limit(limit)))
 
 
-def get_case(uow: UnitOfWork, case_id: str) -> ModerationCase:
-    ref = case_id.lstrip("#")
-    case = uow.session.get(ModerationCase, int(ref)) if ref.isdigit() else None
-    if case is None:
+def get_case(uow: UnitOfWork, case_id: int, *, community: Community | None = None) -> ModerationCase:
+    """The case with that id; with ``community``, only one of that community's cases."""
+    case = uow.session.get(ModerationCase, case_id)
+    if case is None or (community is not None and case.community_id != community.id):
         raise NotFound(_("No case has the id {id}.", id=case_id))
     return case
 
@@ -248,15 +281,65 @@ def add_note(uow: UnitOfWork, actor: Member, case: ModerationCase, note: str) ->
     case.notes = (case.notes + "\n" if case.notes else "") + f"[{stamp} {actor.display_name}] {note}"
 
 
-def undo(uow: UnitOfWork, actor: Member, case: ModerationCase) -> str:
+def undo(uow: UnitOfWork, actor: Member, case: ModerationCase) -> Literal["untimeout", "unban"]:
     """Lift a timeout or a ban; returns the action to carry out ("untimeout" or "unban")."""
     if case.action not in ("timeout", "ban"):
-        raise InvalidInput(_("Only timeouts and bans can be undone; case {id} is a {action}.", id=case.id, action=case.action))
+        raise InvalidInput(_("Only timeouts and bans can be undone; case {id} is a {action}.", id=case.id,
+                             action=action_label(case.action)))
     if case.undone_at:
         raise InvalidInput(_("Case {id} was already undone.", id=case.id))
     case.undone_at, case.undone_by_id = utcnow(), actor.id
-    audit(uow, actor, "mod.undo", f"case {case.id}", f"{case.action} of {case.user_id}")
     return "untimeout" if case.action == "timeout" else "unban"
+
+
+# ---------------------------------------------------------------- cases as people read them
+
+
+def action_label(action: str) -> str:
+    """A case's action in the current language."""
+    labels = {"warn": _("warn"), "timeout": _("timeout"), "ban": _("ban"), "delete": _("delete"), "unban": _("unban")}
+    return labels.get(action, action)
+
+
+def case_facts(case: ModerationCase) -> dict[str, Any] | None:
+    """The facts of an automatic case's violation (``Violation.facts``), or None for a manual case
+    or one recorded before they were kept (its reason is then an English sentence)."""
+    if not case.automatic or not case.reason.startswith("{"):
+        return None
+    try:
+        facts = json.loads(case.reason)
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def case_reason(case: ModerationCase) -> str:
+    """Why the case was opened, in the current language: the moderator's words, or what the rule saw."""
+    facts = case_facts(case)
+    if facts is None:
+        return case.reason or action_label(case.action)
+    try:
+        return _violation_reason(case.rule or "", facts)
+    except (KeyError, IndexError, ValueError):
+        return case.reason
+
+
+def _violation_reason(rule: str, facts: dict[str, Any]) -> str:
+    if rule == "banned_word":
+        return _("banned word: {word}", word=facts["word"])
+    if rule == "pattern":
+        return _("banned pattern: {pattern}", pattern=facts["pattern"])
+    if rule == "link":
+        return _("link to {host} not allowed", host=facts["host"])
+    if rule == "mentions":
+        return _("{count} mentions (limit {limit})", count=facts["count"], limit=facts["limit"])
+    if rule == "caps":
+        return _("{percent}% capitals", percent=facts["percent"])
+    if rule == "repeat":
+        return _("same message {count} times in {window}", count=facts["count"], window=facts["window"])
+    if rule == "flood":
+        return _("{count} messages in {window}", count=facts["count"], window=facts["window"])
+    raise KeyError(rule)
 
 
 @dataclass(frozen=True)

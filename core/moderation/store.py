@@ -62,10 +62,14 @@ class ModerationCase(Base):
     user_id: Mapped[str] = mapped_column(String(100))
     user_name: Mapped[str] = mapped_column(String(200))
     channel_id: Mapped[str | None] = mapped_column(String(100))
+    #: The offending part of the message as the user wrote it.
     excerpt: Mapped[str] = mapped_column(String(300), default="")
     rule: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(12))
     duration_s: Mapped[int | None] = mapped_column(default=None)
+    #: A moderator's own words; for an automatic case, the facts of the violation as JSON
+    #: (``{"word": "arnaque"}``, see ``Violation.facts``), rendered in the team's language when shown
+    #: (``service.case_reason``). Cases recorded before that hold an English sentence.
     reason: Mapped[str] = mapped_column(String(500), default="")
     automatic: Mapped[bool] = mapped_column(default=True)
     counts: Mapped[bool] = mapped_column(default=True)  # a strike towards escalation

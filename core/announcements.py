@@ -1,5 +1,6 @@
 """The words of notifications: a domain event (or a reminder, a digest) as a platform-neutral
-``Message``. Kept with the handlers because it is presentation, like a reply."""
+``Message``. In the core because the relay (``jobs/``) writes them and the handlers show them;
+its buttons re-run commands, which every chat adapter routes back through the dispatcher."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def _request(event_type: str, p: dict[str, Any], who: str) -> Message:
     """Marketplace events: a new request carries Accept / Decline / Assign buttons for the block's
     channel; a move or an assignment says who did it, from where to where."""
     rid, block, name = p["request_id"], p["block"], p.get("name") or f"#{p.get('artist_id')}"
-    show = Action(_("Show request"), "cmd.run", f"/market request {rid}")
+    show = Action(_("Show request"), "cmd.run", f"/market show {rid}")
     if event_type == "request.created":
         text = _("{who} opened request #{id} for {name}: {block}.", who=who, id=rid, name=name, block=block)
         extras = []
