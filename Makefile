@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest manifest bench bench-foundation bench-jobs bench-moderation bench-marketplace lock clean messages
+.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,8 @@ clean:
 messages: $(VENV)/.installed
 	$(BIN)/python scripts/extract_messages.py
 
-# Regenerate the slash commands of slack-manifest.yml from the command declarations.
-manifest: $(VENV)/.installed
+# Regenerate what is written from the command declarations: the slash commands of
+# slack-manifest.yml and the command table of README.md (a spec fails when either drifts).
+docs: $(VENV)/.installed
 	$(BIN)/python -m bot.slack_manifest
+	$(BIN)/python scripts/readme_commands.py

@@ -4,11 +4,15 @@ Seeds a separate database with 10,000 artists (50,000 interactions, 10,000 oppor
 sends correctly signed slash-command requests into three Bolt apps in one run:
   (a) a bare Bolt app acking a trivial command,
   (b) the same bare app plus one raw psycopg query fetching the artist row,
-  mona's own app for `/artist show` and `/pipeline`.
+  mona's own app for `/artist show` and `/pipeline`;
+and, for the cost of the application layer, the same `/artist show` as
+  (c) ``Application.execute(caller, ShowArtist(...))`` called directly (a typed command, no chat),
+  (d) ``Dispatcher.dispatch(invocation)`` (the chat line parsed into that command, then executed).
 Prints p50/p99 latency of each and the ratios, and the number of SQL queries `/artist show` makes
 for an artist with 1 and with 40 interactions (equal means no N+1).
 
 Goals (issue #2): show p99 within 3x of (b); pipeline p99 under 50 ms; query count constant.
+Issue #8: the Slack path's p99 no slower than before the application layer.
 Run: `make bench` (MONA_BENCH_DATABASE_URL overrides the database; MONA_BENCH_N the request count).
 """
 
@@ -129,6 +133,17 @@ def measure(app: App, make: Callable[[int], BoltRequest], n: int) -> list[float]
     return out
 
 
+def timed(call: Callable[[int], None], n: int) -> list[float]:
+    for i in range(20):  # warm up
+        call(i)
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        call(i)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def main() -> None:
     t0 = time.perf_counter()
     db = prepare_database(URL)
@@ -141,7 +156,7 @@ def main() -> None:
     mona = bootstrap(settings, migrate=False, db=db)
     import logging
 
-    logging.getLogger("mona.dispatch").setLevel(logging.WARNING)
+    logging.getLogger("mona.app").setLevel(logging.WARNING)
     from bot.slack import build_app
 
     client = WebClient(token="xoxb-bench", base_url=api)
@@ -161,7 +176,24 @@ def main() -> None:
 
     rnd = random.Random(3)
     ids = [rnd.randint(1, ARTISTS) for _ in range(N + 20)]
+    from core.app import Caller
+    from handlers.artists import ShowArtist
+    from handlers.reply import Invocation
+
+    caller = Caller(platform="slack", user_id=ADMIN, user_name="bench", channel_id="C1")
+
+    def direct(i: int) -> None:
+        outcome = mona.app.execute(caller, ShowArtist(artist=f"Artist {ids[i]:05d}"))
+        assert outcome.ok, outcome.error
+
+    def dispatched(i: int) -> None:
+        reply = mona.dispatcher.dispatch(Invocation(platform="slack", user_id=ADMIN, user_name="bench", channel_id="C1",
+                                                    text=f"/artist show Artist {ids[i]:05d}"))
+        assert not reply.error, reply.text
+
     results = {
+        "(c) Application.execute, typed": timed(direct, N),
+        "(d) Dispatcher.dispatch, chat line": timed(dispatched, N),
         "(a) bare Bolt, trivial command": measure(bare, lambda i: signed("/ping", "hi"), N),
         "(b) bare Bolt + 1 psycopg query": measure(bare, lambda i: signed("/raw", f"Artist {ids[i]:05d}"), N),
         "/artist show NAME": measure(mona_app, lambda i: signed("/artist", f"show Artist {ids[i]:05d}"), N),
@@ -177,6 +209,14 @@ def main() -> None:
     print(f"\nratio /artist show p99 / (b) p99 = {show99 / b99:.2f}x   (goal <= 3x)")
     print(f"ratio /artist show p99 / (a) p99 = {show99 / pct(results['(a) bare Bolt, trivial command'], 99):.2f}x")
     print(f"/pipeline p99 = {pipe99:.2f} ms at {ARTISTS:,} artists   (goal < 50 ms)")
+    c99 = pct(results["(c) Application.execute, typed"], 99)
+    c50, d50 = statistics.median(results["(c) Application.execute, typed"]), statistics.median(results["(d) Dispatcher.dispatch, chat line"])
+    show50 = statistics.median(results["/artist show NAME"])
+    a50 = statistics.median(results["(a) bare Bolt, trivial command"])
+    print(f"application layer: execute p50 {c50:.2f} / p99 {c99:.2f} ms; parsing the chat line adds "
+          f"{d50 - c50:+.2f} ms at p50; the Slack adapter adds {show50 - d50:+.2f} ms at p50 "
+          f"(bare Bolt alone: {a50:.2f} ms)")
+    print(f"ratio Slack /artist show p99 / execute p99 = {show99 / c99:.2f}x")
 
     counts = {}
     with psycopg.connect(libpq_dsn(URL), autocommit=True) as conn:

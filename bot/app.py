@@ -23,6 +23,7 @@ from handlers.guard import Guard
 from handlers.registry import Dispatcher
 from jobs import runtime as job_runtime
 from jobs.queue import JobQueue, LocalQueue
+from jobs.relay import NotificationSubscriber
 from jobs.ticker import Ticker, tick
 
 
@@ -152,6 +153,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True, db: Database | None =
         db.upgrade()
     rt = job_runtime.build(settings, db=db, queue=queue, notifiers=notifiers_for(settings),
                              moderators=moderators_for(settings))
+    rt.subscribers.append(NotificationSubscriber(rt))  # the first subscriber of committed events
     job_runtime.configure(rt)
     guard = Guard(db, settings)
     app = Application(db, settings, Services(jobs=RuntimeJobs(rt), rules=guard, effects=RuntimeEffects(rt)))

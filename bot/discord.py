@@ -75,13 +75,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def platform_roles(user: discord.abc.User, guild: discord.Guild | None) -> frozenset[str]:
+def platform_roles(user: discord.abc.User, guild: discord.Guild | None,
+                   permissions: discord.Permissions) -> frozenset[str]:
     """What Discord says this person is in the server: its owner ("broadcaster", as on Twitch) or a
-    moderator (the Moderate Members permission), which lets them use /mod whatever their mona role."""
+    moderator (the Moderate Members permission, as the interaction resolves it), which lets them
+    use /mod whatever their mona role."""
     roles: set[str] = set()
     if guild is not None and guild.owner_id == user.id:
         roles.add("broadcaster")
-    if isinstance(user, discord.Member) and user.guild_permissions.moderate_members:
+    if guild is not None and permissions.moderate_members:
         roles.add("moderator")
     return frozenset(roles)
 
@@ -147,7 +149,7 @@ class MonaDiscord(discord.Client):
         return Invocation(platform=PLATFORM, user_id=str(user.id), user_name=user.display_name,
                           channel_id=str(interaction.channel_id) if interaction.channel_id else None,
                           community=str(guild.id) if guild else None, protected_ids=protected,
-                          platform_roles=platform_roles(user, guild), **kw)
+                          platform_roles=platform_roles(user, guild, interaction.permissions), **kw)
 
     async def _dispatch(self, inv: Invocation, command: tuple[CommandShape, dict[str, Any]] | None = None) -> Reply:
         if command is None:

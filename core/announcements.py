@@ -36,6 +36,8 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
         text = _("{who} archived artist #{id}.", who=who, id=p["artist_id"])
     elif event_type == "artist.restored":
         text = _("{who} restored artist #{id}.", who=who, id=p["artist_id"])
+    elif event_type == "member.role_changed":
+        text = _("{who} made {name} {role} (was {before}).", who=who, name=p["name"], role=p["role"], before=p["before"])
     elif event_type == "artist.updated":
         text = _("{who} updated artist #{id}: {fields}.", who=who, id=p["artist_id"], fields=", ".join(p.get("fields", [])))
     else:

@@ -330,7 +330,7 @@ def add_artist(uow: UnitOfWork, actor: Member, *, name: str, pipeline: str | Non
         select(Artist).where(Artist.name_key == checked["name_key"], Artist.archived_at.is_(None))
     ).first()
     if existing:
-        raise InvalidInput(_("{name} already exists (#{id}); use /artist edit to change them.", name=existing.name, id=existing.id))
+        raise InvalidInput(_("{name} already exists (#{id}); edit their card instead.", name=existing.name, id=existing.id))
     if "owner_id" not in checked:
         checked["owner_id"] = actor.id
     now = utcnow()
@@ -373,7 +373,7 @@ def move_stage(uow: UnitOfWork, actor: Member, artist: Artist, stage_text: str, 
     """
     _expect_version(uow, artist, expected_version)
     if artist.archived_at:
-        raise InvalidInput(_("{name} is archived; restore them first with /artist restore.", name=artist.name))
+        raise InvalidInput(_("{name} is archived; restore them first.", name=artist.name))
     target = find_stage(artist.pipeline_enum, artist.stage, stage_text)
     before = StageRef(artist.pipeline_enum, artist.stage)
     if target == before:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import outbox
 from core.db import Base, UnitOfWork, utcnow
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.i18n import _
@@ -191,7 +192,8 @@ def set_role(uow: UnitOfWork, actor: Member, target: Member, role: Role) -> Role
         raise PermissionDenied(_("Only an admin can give or take the admin and manager roles."))
     old = target.role
     target.role = role.value
-    audit(uow, actor, "member.role", target.display_name, f"{old} -> {role.value}")
+    outbox.record(uow, "member.role_changed", member_id=target.id, name=target.display_name, before=old,
+                  role=role.value, by=actor.id)
     return role
 
 

@@ -204,18 +204,21 @@ def carry_out(ctx: Context, c: Community, case: ModerationCase, kind: EffectKind
 # ---------------------------------------------------------------- rules
 
 
-@registry.command("mod words add", permission=MOD, sensitive=True)
-class AddWords(InCommunity):
-    """Ban words or phrases (matched whatever the case, accents, look-alike letters or spacing)."""
-
-    words: Words = arg("The words to ban; put a phrase in quotes", rest=True)
+class WordList(InCommunity):
+    """A command on banned words: each word typed (a quoted phrase is one) counts on its own."""
 
     @classmethod
     def chat_split(cls, words: list[str], lookup: Lookup) -> dict[str, Any]:
-        """Each word typed (a quoted phrase is one) is banned on its own."""
         if not words:
             raise missing(cls)
         return {"words": words}
+
+
+@registry.command("mod words add", permission=MOD, sensitive=True)
+class AddWords(WordList):
+    """Ban words or phrases (matched whatever the case, accents, look-alike letters or spacing)."""
+
+    words: Words = arg("The words to ban; put a phrase in quotes", rest=True)
 
     def run(self, ctx: Context) -> Reply:
         c = self.community(ctx)
@@ -228,16 +231,10 @@ class AddWords(InCommunity):
 
 
 @registry.command("mod words remove", permission=MOD, sensitive=True)
-class RemoveWords(InCommunity):
+class RemoveWords(WordList):
     """Unban words."""
 
     words: Words = arg("The banned words to allow again", rest=True)
-
-    @classmethod
-    def chat_split(cls, words: list[str], lookup: Lookup) -> dict[str, Any]:
-        if not words:
-            raise missing(cls)
-        return {"words": words}
 
     def run(self, ctx: Context) -> Reply:
         c = self.community(ctx)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import typing
 from typing import Annotated, Literal
 
+from pydantic import PrivateAttr
+
+from core import events
 from core.app import Command, Context
 from core.errors import InvalidInput
 from core.i18n import _
@@ -33,13 +36,15 @@ CommandName = Annotated[str, ChatType(_words, "COMMAND", "A command, e.g. artist
 
 @registry.command("mona help", permission=Permission.READ)
 class Help(Command):
-    """List every command, or explain one: /mona help artist move."""
+    """List every command, or explain one: /mona help artist move; /mona help events lists the events."""
 
     command: CommandName | None = arg("The command to explain, e.g. artist move (every command when left out)",
                                       rest=True, default=None)
 
     def run(self, ctx: Context) -> Reply:
         words = [w.lstrip("/").lower() for w in (self.command or "").split()]
+        if words == ["events"]:
+            return _events()
         if not words:
             sections = tuple(Section(title=f"/{group}", text=_listing(registry.in_group(group))) for group in registry.groups)
             return Reply(title=_("mona commands"), sections=sections,
@@ -52,6 +57,18 @@ class Help(Command):
         if spec is None:
             spec = registry.find(words)[0]  # raises with the closest command when there is none
         return _explained(spec)
+
+
+def _events() -> Reply:
+    """The event catalogue: what each event means and the fields it carries (what notification
+    rules route, and what workflows will test)."""
+    groups: dict[str, list[str]] = {}
+    for type_ in sorted(events.CATALOGUE):
+        doc, fields = events.describe(type_)
+        listed = ", ".join(f"{name} ({_(description)})" for name, description in fields)
+        groups.setdefault(type_.split(".")[0], []).append(f"{type_}: {_(doc)}\n    {listed}")
+    return Reply(title=_("Events"), sections=tuple(Section(title=group, text="\n".join(lines)) for group, lines in groups.items()),
+                 footer=_("Route one with /mona notify add EVENT #channel."))
 
 
 def _listing(specs: list[CommandSpec]) -> str:
@@ -99,7 +116,15 @@ class GiveRole(Command):
     role: Annotated[RoleName, ChatType(_role, "ROLE", "A role: admin, manager, member, moderator or viewer")] = arg(
         "The role to give them", metavar="ROLE")
 
+    _change: str = PrivateAttr(default="")
+
     def run(self, ctx: Context) -> Reply:
         target = ctx.member(self.member)
+        before = target.role
         new = set_role(ctx.uow, ctx.actor, target, Role(self.role))
+        self._change = f"{target.display_name}: {before} -> {new.value}"
         return Reply(text=_("{name} is now {role}.", name=target.display_name, role=new.value), ephemeral=False)
+
+    def audit_target(self) -> str:
+        """Whose role changed, from what to what (the old role is known only while it runs)."""
+        return self._change or super().audit_target()

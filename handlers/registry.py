@@ -111,19 +111,19 @@ class Registry:
         return register
 
     def action(self, action_id: str, *, permission: Permission, sensitive: bool = False) -> Callable[[C], C]:
-        def register(cls: C) -> C:
-            assert action_id not in self.actions, f"{action_id} registered twice"
-            cls.key, cls.permission, cls.sensitive = action_id, permission, sensitive
-            self.actions[action_id] = cls
-            return cls
-
-        return register
+        """A button or select option: its value carries the command's fields (``button``)."""
+        return self._keyed(self.actions, action_id, permission, sensitive)
 
     def submit(self, callback_id: str, *, permission: Permission, sensitive: bool = False) -> Callable[[C], C]:
+        """A form's submission: its inputs and hidden metadata are the command's fields (``from_form``)."""
+        return self._keyed(self.submits, callback_id, permission, sensitive)
+
+    @staticmethod
+    def _keyed(table: dict[str, type[Command]], key: str, permission: Permission, sensitive: bool) -> Callable[[C], C]:
         def register(cls: C) -> C:
-            assert callback_id not in self.submits, f"{callback_id} registered twice"
-            cls.key, cls.permission, cls.sensitive = callback_id, permission, sensitive
-            self.submits[callback_id] = cls
+            assert key not in table, f"{key} registered twice"
+            cls.key, cls.permission, cls.sensitive = key, permission, sensitive
+            table[key] = cls
             return cls
 
         return register

@@ -56,10 +56,7 @@ def build(settings: Settings, *, db: Database | None = None, queue: JobQueue | N
     db = db or Database(settings.database_url)
     if queue is None:
         queue = RedisQueue(settings.redis_url) if settings.redis_url else LocalQueue()
-    from jobs.relay import NotificationSubscriber
-
     rt = Runtime(settings, db, queue, dict(notifiers or {}), moderators=dict(moderators or {}),
                  lease=dt.timedelta(seconds=settings.delivery_lease_seconds),
                  requeue_after=dt.timedelta(seconds=settings.requeue_after_seconds))
-    rt.subscribers.append(NotificationSubscriber(rt))
     return rt

@@ -45,6 +45,8 @@ OWNER_ID = "900000000000000009"
 ADMIN_ID = "900000000000000001"
 VIEWER_ID = "900000000000000002"
 SPAMMER_ID = "900000000000000003"
+#: A member of the server with Discord's Moderate Members permission (and no mona role).
+MODERATOR_ID = "900000000000000004"
 CHANNEL_ID = "1300000000000000020"
 MODLOG_ID = "1300000000000000021"
 MOD_ROLE_ID = "1300000000000000030"
@@ -53,6 +55,7 @@ FAN_ROLE_ID = "1300000000000000031"
 ALL_PERMISSIONS = str((1 << 50) - 1)
 SEND_MESSAGES = str(1 << 11)
 MANAGE_MESSAGES = str(1 << 13)
+MODERATE_MEMBERS = str((1 << 40) | (1 << 11))
 TIMESTAMP = "2026-11-01T10:00:00.000000+00:00"
 
 
@@ -86,6 +89,7 @@ MEMBERS = {
     ADMIN_ID: member(ADMIN_ID, "Dana", roles=(MOD_ROLE_ID,)),
     VIEWER_ID: member(VIEWER_ID, "Vic", roles=(FAN_ROLE_ID,)),
     SPAMMER_ID: member(SPAMMER_ID, "Spammy", roles=(FAN_ROLE_ID,)),
+    MODERATOR_ID: member(MODERATOR_ID, "Moe"),
 }
 
 
@@ -308,7 +312,8 @@ def _interaction(kind: int, data: dict[str, Any], *, by: str, message: dict[str,
     payload: dict[str, Any] = {
         "id": interaction_id, "application_id": APP_ID, "type": kind, "data": data, "guild_id": GUILD_ID,
         "channel_id": CHANNEL_ID, "channel": _channel(CHANNEL_ID, "crm", 0),
-        "member": {**who, "permissions": ALL_PERMISSIONS if by in (ADMIN_ID, OWNER_ID) else SEND_MESSAGES},
+        "member": {**who, "permissions": ALL_PERMISSIONS if by in (ADMIN_ID, OWNER_ID)
+                   else MODERATE_MEMBERS if by == MODERATOR_ID else SEND_MESSAGES},
         "token": f"token-{interaction_id}", "version": 1, "locale": "en-US", "guild_locale": "en-US",
         "app_permissions": ALL_PERMISSIONS, "attachment_size_limit": 26_214_400, "entitlements": [],
         "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0,

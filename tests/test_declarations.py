@@ -92,7 +92,14 @@ def test_discord_options_are_the_declared_arguments(mona):
 
 
 def test_the_slack_manifest_declares_the_command_groups_as_generated():
-    assert render(MANIFEST.read_text()) == MANIFEST.read_text(), "run `make manifest` after changing commands"
+    assert render(MANIFEST.read_text()) == MANIFEST.read_text(), "run `make docs` after changing commands"
+
+
+def test_the_readme_lists_every_command_as_declared():
+    from scripts.readme_commands import README
+    from scripts.readme_commands import render as render_readme
+
+    assert render_readme(README.read_text()) == README.read_text(), "run `make docs` after changing commands"
 
 
 def test_help_shows_the_generated_usage_of_every_command(bot):

@@ -40,6 +40,7 @@ from tests.discord_gateway_stub import (
     CHANNEL_ID,
     FAN_ROLE_ID,
     GUILD_ID,
+    MODERATOR_ID,
     MODLOG_ID,
     SPAMMER_ID,
     VIEWER_ID,
@@ -479,3 +480,14 @@ def test_a_mod_command_typed_in_slack_acts_on_a_discord_server_over_rest(live: L
     assert urllib.parse.unquote(ban.headers["X-Audit-Log-Reason"]) == "raid"
     refused = slack.run(f"/mod ban <@U777|sam> raid --in discord:{GUILD_ID}")
     assert refused.error and "That mention is a slack account" in refused.text
+
+
+def test_a_member_with_moderate_members_may_use_mod_whatever_their_mona_role(live: LiveDiscord, mona: Mona):
+    """As the README promises: Discord's own moderators need no mona role for /mod, and nothing else."""
+    options = {"target": ("user", SPAMMER_ID), "reason": "calm down"}
+    warned = live.command("mod warn", options, by=MODERATOR_ID, users=(SPAMMER_ID,))
+    assert embed_of(warned.body["data"])["description"] == "Case 1: warn @Spammy."
+    other = live.command("artist add", {"name": "Alex"}, by=MODERATOR_ID)
+    assert "Your role is viewer" in embed_text(embed_of(other.body["data"]))
+    plain = live.command("mod warn", options, by=VIEWER_ID, users=(SPAMMER_ID,))
+    assert "Your role is viewer" in embed_text(embed_of(plain.body["data"]))

@@ -9,6 +9,7 @@ from bot.console import ConsoleBot
 from core.app import Application
 from core.config import Settings
 from core.notify import Reminder
+from core.outbox import OutboxEvent
 from core.refs import Mention
 from core.team import AuditEntry, Identity, Member
 from handlers.artists import AddArtist, ListArtists
@@ -98,12 +99,21 @@ def test_help_on_a_group_lists_its_commands(bot):
     assert "WHEN — When, e.g. in 2h, tomorrow 9:00" in remind.plain_text()
 
 
-def test_a_role_change_is_written_to_the_audit_log(bot, mona):
+def test_a_role_change_is_written_once_to_the_audit_log_with_the_old_role_and_announced(bot, mona):
     bot.as_user("U999", "Sam").run("/mona whoami")
     bot.run("/mona role @Sam member")
     with mona.db.uow() as uow:
-        actions = [a.action for a in uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert actions == ["member.role", "mona role"]
+        entries = [(a.action, a.target) for a in uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        [event] = uow.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "member.role_changed")).all()
+    assert entries == [("mona role", "Sam: viewer -> member")]
+    assert (event.payload["name"], event.payload["before"], event.payload["role"]) == ("Sam", "viewer", "member")
+
+
+def test_help_lists_the_events_with_their_fields(bot):
+    r = bot.run("/mona help events")
+    text = r.plain_text()
+    assert r.title == "Events" and "artist.stage_changed: An artist moved to another stage" in text
+    assert "from_stage (The stage before the move)" in text and "request.delivered" in text
 
 
 # ---------------------------------------------------------------- naming people
