@@ -491,3 +491,32 @@ def test_a_member_with_moderate_members_may_use_mod_whatever_their_mona_role(liv
     assert "Your role is viewer" in embed_text(embed_of(other.body["data"]))
     plain = live.command("mod warn", options, by=VIEWER_ID, users=(SPAMMER_ID,))
     assert "Your role is viewer" in embed_text(embed_of(plain.body["data"]))
+
+
+class WarnGuard:
+    """Deletes a message with a link and warns its author: the warning says it was removed."""
+
+    def on_message(self, event: ChatEvent) -> Outcome:
+        if "http" not in event.text:
+            return Outcome()
+        return Outcome(actions=(
+            ModAction("delete", event.community, event.user_id, event.channel_id, event.message_id, reason="link"),
+            ModAction("warn", event.community, event.user_id, event.channel_id, reason="link",
+                      notice="Spammy, your message was removed (a link not allowed).")))
+
+
+@pytest.mark.parametrize(("guard", "refused", "claim"), [
+    (SpamGuard(), ("PATCH", f"/members/{SPAMMER_ID}"), "timed out"),
+    (WarnGuard(), ("DELETE", "/messages/1400000000000000300"), "your message was removed"),
+])
+def test_no_public_notice_claims_an_action_discord_refused(moderated: Mona, guard: Any, refused: tuple[str, str],
+                                                           claim: str):
+    with LiveDiscord(moderated, guard=guard) as live:
+        stand_in = live.stand_in
+        stand_in.fail(*refused)
+        live.send("MESSAGE_CREATE", message_create("buy followers http://spam.example", by=SPAMMER_ID,
+                                                   message_id="1400000000000000300"))
+        stand_in.wait_for(refused[0], refused[1])
+    # Leaving waited for every handler: whatever mona was going to post is posted.
+    notices = stand_in.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    assert not any(claim in (r.body.get("content") or "") for r in notices)
