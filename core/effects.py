@@ -132,4 +132,4 @@ def describe(effect: PlatformEffect | None, *, platform: str) -> str:
         return _("Done on {platform}.", platform=where)
     if effect.status == "refused":
         return _("{platform} refused: {why}", platform=where, why=effect.detail)
-    return _("Could not reach {platform}: {why}", platform=where, why=effect.detail)
+    return _("Not carried out on {platform}: {why}", platform=where, why=effect.detail)
