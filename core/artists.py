@@ -16,7 +16,7 @@ from typing import Any
 
 from babel.numbers import list_currencies
 from rapidfuzz import fuzz, process
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -45,6 +45,9 @@ class Artist(Base):
               postgresql_where=text("archived_at IS NULL"), sqlite_where=text("archived_at IS NULL")),
         Index("ix_artists_live_entered", "pipeline", "stage_entered_at",
               postgresql_where=text("archived_at IS NULL"), sqlite_where=text("archived_at IS NULL")),
+        # Two live artists never share a folded name, even when added at the same instant.
+        Index("uq_artists_live_name", "name_key", unique=True,
+              postgresql_where=text("archived_at IS NULL"), sqlite_where=text("archived_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,7 +61,7 @@ class Artist(Base):
     youtube: Mapped[str | None] = mapped_column(String(100))
     spotify: Mapped[str | None] = mapped_column(String(100))
     twitch: Mapped[str | None] = mapped_column(String(100))
-    followers: Mapped[int | None]
+    followers: Mapped[int | None] = mapped_column(BigInteger)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
     pipeline: Mapped[str] = mapped_column(String(10))
     stage: Mapped[str] = mapped_column(String(40))
