@@ -72,9 +72,10 @@ class RuntimeJobs:
         self.rt = rt
 
     def start(self, run_id: int) -> None:
-        from jobs.longjobs import run_job
+        from jobs import longjobs
 
-        self.rt.queue.enqueue(run_job, run_id, queue="low")
+        # One job id per run: the sweep never adds a second job while this one waits.
+        self.rt.queue.enqueue(longjobs.run_job, run_id, queue="low", job_id=longjobs.job_id(run_id))
 
     def sizes(self) -> dict[str, int] | None:
         return self.rt.queue.sizes()

@@ -134,7 +134,7 @@ def repl(bot: ConsoleBot, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.std
             return
         if not line:
             continue
-        if line.isdigit() and last is not None and 1 <= int(line) <= len(choices(last)):
+        if line.isdecimal() and last is not None and 1 <= int(line) <= len(choices(last)):
             reply = bot.click(last, int(line))
         else:
             reply = bot.run(line)

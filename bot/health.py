@@ -1,6 +1,8 @@
-"""``GET /healthz``: 200 when the database answers, 503 otherwise; for process managers and the
-compose file's health checks. Served by the Slack HTTP server, or on its own when mona connects
-out (Socket Mode, Discord, Twitch) and has no other HTTP server."""
+"""``GET /healthz``: 200 when the database answers and no connected adapter reports a problem
+(e.g. Twitch revoked the chat subscription and mona could not make it again), 503 otherwise, with
+what is wrong; for process managers and the compose file's health checks. Served by the Slack
+HTTP server, or on its own when mona connects out (Socket Mode, Discord, Twitch) and has no other
+HTTP server."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from bot.app import Mona
 
 HEALTH_PATH = "/healthz"
+#: The health check reads no body: waitress refuses larger ones (413) before mona sees them.
+MAX_BODY = 64 * 1024
 log = logging.getLogger("mona.health")
 
 
@@ -31,12 +35,30 @@ def database_answers(mona: Mona) -> bool:
         return False
 
 
+def adapter_problems(mona: Mona) -> list[str]:
+    """What the connected adapters say is wrong: a gateway commands use (``mona.runtime.moderators``)
+    may have ``health_problem() -> str | None`` (``bot.twitch_moderation.LiveTwitchModeration``)."""
+    problems: list[str] = []
+    for gateway in list(mona.runtime.moderators.values()):
+        check = getattr(gateway, "health_problem", None)
+        problem = check() if callable(check) else None
+        if problem:
+            problems.append(str(problem))
+    return problems
+
+
 def answer(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """The health check, or 404 for any other path."""
     path = environ.get("PATH_INFO") or "/"
     method = environ.get("REQUEST_METHOD", "GET")
     if path == HEALTH_PATH and method in ("GET", "HEAD"):
-        status, body = ("200 OK", b"ok") if database_answers(mona) else ("503 Service Unavailable", b"database unavailable")
+        problems = adapter_problems(mona)
+        if not database_answers(mona):
+            status, body = "503 Service Unavailable", b"database unavailable"
+        elif problems:
+            status, body = "503 Service Unavailable", "; ".join(problems).encode()
+        else:
+            status, body = "200 OK", b"ok"
     else:
         status, body = "404 Not Found", b"not found"
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
@@ -50,7 +72,8 @@ def serve_in_background(mona: Mona) -> threading.Thread:
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return answer(mona, environ, start_response)
 
-    server = create_server(application, host=mona.settings.http_host, port=mona.settings.http_port, threads=2)
+    server = create_server(application, host=mona.settings.http_host, port=mona.settings.http_port, threads=2,
+                           max_request_body_size=MAX_BODY)
     thread = threading.Thread(target=server.run, name="mona-health", daemon=True)
     thread.start()
     log.info("health check on %s:%s%s", mona.settings.http_host, mona.settings.http_port, HEALTH_PATH)

@@ -17,16 +17,20 @@ duplicates within a message).
 
 Exactly once: each message is posted with ``nonce`` = a hash of the idempotency key and
 ``enforce_nonce: true``. Discord then answers a second post with the same nonce by the same bot
-"within the past few minutes" with the message already created instead of a new one. A send with
-``possibly_sent=True`` also reads the channel's last 50 messages and returns one whose ``nonce``
-is ours without posting. Caveat: Discord documents ``nonce`` on messages for the create response
-and the gateway event; whether it is still present on messages read back later is not promised
-(discord.py's docs say it is only reliable on the message returned by ``send``), so the
-server-side nonce check is what protects a retry, and only for a few minutes.
+"within the past few minutes" with the message already created instead of a new one. A retry that
+may follow a post (``send_unless_sent``, or ``send`` with ``possibly_sent=True``) also reads the
+channel and returns a message whose ``nonce`` is ours without posting: every message after the
+snowflake of the earliest moment the earlier attempt may have posted (``after``), page after
+page — bounded by time, not by a number of messages, so a busy channel does not hide it.
+Caveat: Discord documents ``nonce`` on messages for the create response and the gateway event;
+whether it is still present on messages read back later is not promised (discord.py's docs say it
+is only reliable on the message returned by ``send``), so the server-side nonce check is what
+protects a retry, and only for a few minutes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -43,8 +47,12 @@ PLATFORM = "discord"
 API_BASE = "https://discord.com/api/v10"
 USER_AGENT = "DiscordBot (mona, 0.1)"
 USER_PREFIX = "user:"
-#: How many recent messages of a channel are searched for an earlier delivery.
-LOOKBACK = 50
+#: Messages per page when looking for an earlier delivery (Discord's most).
+PAGE = 100
+#: How far back ``send(possibly_sent=True)`` looks, for a caller that cannot say since when.
+DEFAULT_LOOKBACK = dt.timedelta(hours=1)
+#: The first millisecond of 2015, where Discord's snowflakes count from.
+DISCORD_EPOCH_MS = 1420070400000
 
 #: Limits from Discord's reference.
 MAX_CONTENT = 2000
@@ -77,6 +85,7 @@ _ALWAYS = re.compile(r"([\\*_~`|>\[])")
 _LINE_START = re.compile(r"(?m)^([ \t]*)([#\-+]|\d+\.)")
 _MENTION_SYNTAX = re.compile(r"<(?=[@#:/]|a:|t:)")
 _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
+_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 _URL = re.compile(r"(https?://[^\s<]+[^<.,:;\"')\]\s])")
 
 
@@ -109,6 +118,13 @@ def fit(escaped: str, limit: int) -> str:
 def nonce_of(key: str) -> str:
     """The message nonce for an idempotency key: 25 hex digits of its SHA-256."""
     return hashlib.sha256(key.encode()).hexdigest()[:MAX_NONCE]
+
+
+def snowflake_at(when: dt.datetime) -> int:
+    """The smallest snowflake of ``when``: a message created at or after it has a greater id
+    (minus one, so that a message of that very millisecond is after it too)."""
+    ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+    return max(0, (ms << 22) - 1)
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -254,19 +270,28 @@ class DiscordNotifier:
             raise PermanentFailure("no target channel")
         return target
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
-        reply_to: str | None = None
+    def _where(self, target: str, message: Message) -> tuple[str, str | None]:
+        """The channel a message goes to, and the message it replies to."""
         if message.thread:
-            channel, reply_to = parse_ref(message.thread)
-        else:
-            channel = self._channel(target)
-        nonce = nonce_of(key)
+            return parse_ref(message.thread)
+        return self._channel(target), None
+
+    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
         if possibly_sent:
-            found = self.find(channel, key)
-            if found is not None:
-                return found
+            return self.send_unless_sent(target, message, key=key, since=dt.datetime.now(dt.UTC) - DEFAULT_LOOKBACK)
+        channel, reply_to = self._where(target, message)
+        return self._post(channel, reply_to, message, key)
+
+    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
+        """The message posted with ``key`` since ``since``, if one is found; else post it now
+        (with the nonce, which Discord also checks for a few minutes)."""
+        channel, reply_to = self._where(target, message)
+        found = self.find(channel, key, since=since)
+        return found if found is not None else self._post(channel, reply_to, message, key)
+
+    def _post(self, channel: str, reply_to: str | None, message: Message, key: str) -> str:
         body = render(message)
-        body.update(nonce=nonce, enforce_nonce=True)
+        body.update(nonce=nonce_of(key), enforce_nonce=True)
         if reply_to:
             body["message_reference"] = {"message_id": reply_to, "fail_if_not_exists": False}
         posted = self._request("POST", f"/channels/{_q(channel)}/messages", body)
@@ -278,14 +303,25 @@ class DiscordNotifier:
         channel, message_id = parse_ref(ref)
         self._request("PATCH", f"/channels/{_q(channel)}/messages/{_q(message_id)}", render(message))
 
-    def find(self, channel: str, key: str) -> str | None:
-        """The reference of one of the channel's last messages whose nonce is the key's."""
+    def find(self, channel: str, key: str, *, since: dt.datetime) -> str | None:
+        """The reference of a message of the channel created at or after ``since`` whose nonce is
+        the key's: every message after the snowflake of ``since`` is read, a page at a time."""
         nonce = nonce_of(key)
-        recent = self._request("GET", f"/channels/{_q(channel)}/messages?limit={LOOKBACK}")
-        for m in recent if isinstance(recent, list) else []:
-            if isinstance(m, dict) and m.get("id") and str(m.get("nonce")) == nonce:
-                return f"{channel}:{m['id']}"
-        return None
+        after = snowflake_at(since)
+        while True:
+            page = self._request("GET", f"/channels/{_q(channel)}/messages?after={after}&limit={PAGE}")
+            page = page if isinstance(page, list) else []
+            ids: list[int] = []
+            for m in page:
+                message_id = str(m.get("id") or "") if isinstance(m, dict) else ""
+                if not _SNOWFLAKE.fullmatch(message_id):
+                    continue
+                if str(m.get("nonce")) == nonce:
+                    return f"{channel}:{message_id}"
+                ids.append(int(message_id))
+            if len(page) < PAGE or not ids or max(ids) <= after:
+                return None
+            after = max(ids)  # Discord serves the messages after ``after`` newest first: go on from the newest
 
 
 def _q(segment: str) -> str:

@@ -5,13 +5,18 @@ user text is escaped the same way (an artist named ``<!channel>`` pings nobody) 
 limits are applied the same way.
 
 Exactly once: every message carries Slack message metadata
-``{"event_type": "mona_delivery", "event_payload": {"key": <idempotency key>}}``. A send with
-``possibly_sent=True`` first reads the conversation (``conversations.history``, or
-``conversations.replies`` for a thread, both with ``include_all_metadata``) and returns the message
-that already carries the key instead of posting again. Reading needs the ``channels:history``,
-``groups:history``, ``im:history`` and ``mpim:history`` scopes, and, in a public channel, the bot
-must be a member (``chat:write.public`` lets it post where it cannot read): a lookup that Slack
-refuses is a ``PermanentFailure`` rather than a blind second post.
+``{"event_type": "mona_delivery", "event_payload": {"key": <idempotency key>}}``. A retry that may
+follow a post (``send_unless_sent``, or ``send`` with ``possibly_sent=True``) first reads the
+conversation (``conversations.history``, or ``conversations.replies`` for a thread, both with
+``include_all_metadata``) and returns the message that already carries the key instead of posting
+again. The look-back is bounded by time, not by a number of messages: every message since the
+earliest moment the earlier attempt may have posted (``oldest``), page after page, however busy
+the channel has been since (a count misses the message once that many others came after it: two
+workers, 300 events, a worker killed mid-send, and 192 posts later the retry posted again).
+Reading needs the ``channels:history``, ``groups:history``, ``im:history`` and ``mpim:history``
+scopes, and, in a public channel, the bot must be a member (``chat:write.public`` lets it post
+where it cannot read): a lookup that Slack refuses is a ``PermanentFailure`` rather than a blind
+second post.
 
 The job decides about retries, not the client: a ``WebClient`` built by ``slack_notifier`` has no
 retry handlers. slack_sdk's default one retries a request once after a connection error, which
@@ -20,6 +25,7 @@ includes a connection reset *after* Slack received a ``chat.postMessage`` — a 
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import re
 from collections.abc import Callable, Iterator
@@ -37,10 +43,10 @@ if TYPE_CHECKING:
 
 PLATFORM = "slack"
 EVENT_TYPE = "mona_delivery"
-#: How many recent messages of a conversation are searched for an earlier delivery.
-LOOKBACK = 100
-#: Pages of a thread read at most (replies come oldest first).
-MAX_REPLY_PAGES = 10
+#: Messages per page when looking for an earlier delivery (Slack advises at most 200).
+PAGE = 200
+#: How far back ``send(possibly_sent=True)`` looks, for a caller that cannot say since when.
+DEFAULT_LOOKBACK = dt.timedelta(hours=1)
 USER_PREFIX = "user:"
 
 #: ``ok: false`` errors that pass: the same call may succeed later.
@@ -165,15 +171,25 @@ class SlackNotifier:
             raise PermanentFailure("no target channel")
         return target
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
+    def _where(self, target: str, message: Message) -> tuple[str, str | None]:
+        """The conversation and thread a message goes to."""
         if message.thread:
-            channel, thread_ts = parse_ref(message.thread)
-        else:
-            channel, thread_ts = self._channel(target), None
+            return parse_ref(message.thread)
+        return self._channel(target), None
+
+    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
         if possibly_sent:
-            found = self.find(channel, key, thread_ts=thread_ts)
-            if found is not None:
-                return found
+            return self.send_unless_sent(target, message, key=key, since=dt.datetime.now(dt.UTC) - DEFAULT_LOOKBACK)
+        channel, thread_ts = self._where(target, message)
+        return self._post(channel, thread_ts, message, key)
+
+    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
+        """The message posted with ``key`` since ``since``, if there is one; else post it now."""
+        channel, thread_ts = self._where(target, message)
+        found = self.find(channel, key, since=since, thread_ts=thread_ts)
+        return found if found is not None else self._post(channel, thread_ts, message, key)
+
+    def _post(self, channel: str, thread_ts: str | None, message: Message, key: str) -> str:
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
         posted = _call(lambda: self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                                             metadata=metadata, **render(message)))
@@ -187,32 +203,32 @@ class SlackNotifier:
         channel, ts = parse_ref(ref)
         _call(lambda: self.client.chat_update(channel=channel, ts=ts, **render(message)))
 
-    def find(self, channel: str, key: str, *, thread_ts: str | None = None) -> str | None:
-        """The reference of a recent message in ``channel`` (or the thread) posted with ``key``."""
-        for m in self._recent(channel, thread_ts):
+    def find(self, channel: str, key: str, *, since: dt.datetime, thread_ts: str | None = None) -> str | None:
+        """The reference of a message in ``channel`` (or the thread) posted with ``key`` at or
+        after ``since``: every page of the conversation back to then is read."""
+        for m in self._since(channel, thread_ts, oldest=f"{since.timestamp():.6f}"):
             metadata = m.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == EVENT_TYPE and payload.get("key") == key and m.get("ts"):
                 return f"{channel}:{m['ts']}"
         return None
 
-    def _recent(self, channel: str, thread_ts: str | None) -> Iterator[dict[str, Any]]:
-        if thread_ts is None:
-            history = _call(lambda: self.client.conversations_history(channel=channel, limit=LOOKBACK,
-                                                                      include_all_metadata=True))
-            yield from history.get("messages") or []
-            return
+    def _since(self, channel: str, thread_ts: str | None, *, oldest: str) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
-        for _page in range(MAX_REPLY_PAGES):
-            replies = self._replies(channel, thread_ts, cursor)
-            yield from replies.get("messages") or []
-            cursor = (replies.get("response_metadata") or {}).get("next_cursor") or None
-            if not (replies.get("has_more") and cursor):
+        while True:
+            page = self._page(channel, thread_ts, oldest=oldest, cursor=cursor)
+            yield from page.get("messages") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not (page.get("has_more") and cursor):
                 return
 
-    def _replies(self, channel: str, thread_ts: str, cursor: str | None) -> Any:
-        return _call(lambda: self.client.conversations_replies(channel=channel, ts=thread_ts, limit=LOOKBACK,
-                                                               include_all_metadata=True, cursor=cursor))
+    def _page(self, channel: str, thread_ts: str | None, *, oldest: str, cursor: str | None) -> Any:
+        if thread_ts is None:
+            return _call(lambda: self.client.conversations_history(
+                channel=channel, oldest=oldest, inclusive=True, limit=PAGE, include_all_metadata=True, cursor=cursor))
+        return _call(lambda: self.client.conversations_replies(
+            channel=channel, ts=thread_ts, oldest=oldest, inclusive=True, limit=PAGE, include_all_metadata=True,
+            cursor=cursor))
 
 
 def slack_client(token: str | None, api_url: str | None = None) -> WebClient:

@@ -23,22 +23,49 @@ thread pool, which costs about 10 ms per request. Slack's 3-second limit still h
 may take longer belongs in a job that posts its result later. The same setting is what
 serverless hosts require, so the app runs unchanged there.
 
+Before Bolt (``Requests``): over HTTP the signature is checked on the raw bytes first, and an
+unsigned request is read no further (its body is never parsed nor logged; bodies past ``MAX_BODY``
+get a 413); a signed request that is not a payload mona can read gets a 400, not a traceback. Over
+HTTP and Socket Mode alike each request runs once: a retry, a replay or an envelope delivered again
+is answered with the first answer (``core.replays``).
+
+Socket Mode uses slack_sdk's aiohttp client (websocket ping/pong, so a silently dropped
+connection is replaced within seconds) with the synchronous Bolt app on a thread pool; when Slack
+asks for a new connection, the new one is opened before the old one is let go.
+
 Tokens and the signing secret are read from ``Settings`` and only handed to the Slack SDK; this
 module never logs them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from slack_bolt import Ack, App, Respond
-from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+import aiohttp
+from aiohttp import ClientWebSocketResponse, WSMsgType
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient as AiohttpSocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import health
 from bot.slack_render import (
@@ -50,6 +77,7 @@ from bot.slack_render import (
     submitted_values,
     view_metadata,
 )
+from core import replays
 from core.i18n import _, use_language
 from handlers.registry import registry
 from handlers.reply import Invocation, Modal, Reply
@@ -75,7 +103,8 @@ def build_app(mona: Mona, *, client: WebClient | None = None) -> App:
     if client is None:
         base_url = settings.slack_api_url or WebClient.BASE_URL
         client = WebClient(token=settings.slack_bot_token, base_url=base_url.rstrip("/") + "/")
-    app = App(name="mona", signing_secret=settings.slack_signing_secret or "", client=client,
+    # Bolt sets the level of the logger named after the app on every request: not "mona" itself.
+    app = App(name="mona.slack.bolt", signing_secret=settings.slack_signing_secret or "", client=client,
               process_before_response=True)
     adapter = _Adapter(mona)
     for group in registry.groups:
@@ -245,19 +274,310 @@ def _errors_on_fields(errors: dict[str, str], block_ids: Iterable[str]) -> dict[
 
 
 # ----------------------------------------------------------------------------------------------
-# Serving
+# Requests: checked, then answered once
+#
+# Between the network and Bolt. Over HTTP the signature is checked here first, on the raw bytes,
+# and nothing else about a request is read before it holds: no parsing, no logging of what it
+# sent. A signed request is then parsed and its shape checked (a payload mona cannot read gets a
+# 400, not a traceback), and handed to Bolt already parsed. Over HTTP and Socket Mode alike, each
+# request is run once: ``_Once`` claims a key that stays the same across retries and replays in
+# ``handled_requests`` (``core.replays``) and stores the answer; a repeat gets that answer.
+
+#: The largest request body accepted (Slack's are a few kilobytes; a form with long text stays far below).
+MAX_BODY = 1024 * 1024
+#: waitress's settings for the Events API (``serve_http``; the specs serve the same).
+SERVER_OPTIONS: dict[str, Any] = {"max_request_body_size": MAX_BODY, "threads": 8}
+#: How old a signed request may be (Slack's rule; a replay later than this is refused).
+SIGNATURE_MAX_AGE = 5 * 60
+#: How long a repeat waits for the first arrival's answer before saying it is still being handled.
+REPLAY_WAIT = 2.0
+#: How often this process deletes answers older than a day (``core.replays.KEEP``).
+FORGET_EVERY = 3600.0
 
 
-def wsgi_app(mona: Mona, app: App) -> WSGIApplication:
-    """``POST /slack/events`` → Bolt (signature checked there), ``GET /healthz`` → 200 ``ok`` when
-    the database answers (503 otherwise), anything else 404."""
+def signature_holds(secret: str, raw: bytes, timestamp: str, signature: str, *, now: float | None = None) -> bool:
+    """Slack's request signature (``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``) over the raw
+    bytes, with a timestamp of digits at most ``SIGNATURE_MAX_AGE`` seconds away. Never raises."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def parse_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
+    """A signed body as Slack sends it (a form; interactions as a ``payload`` field holding JSON;
+    the Events API as JSON), or why it cannot be read."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the body is not UTF-8"
+    data: Any
+    if content_type.split(";", 1)[0].strip().lower() == "application/json" or text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return "the body is not JSON"
+    else:
+        form = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+        if "payload" in form:
+            try:
+                data = json.loads(form["payload"])
+            except ValueError:
+                return "payload is not JSON"
+        else:
+            data = form
+    return payload_problem(data) or data
+
+
+# What Bolt's request parsing and mona's listeners read, by kind of value. Anything else passes.
+_TEXT = frozenset({"type", "command", "user_id", "user_name", "username", "name", "channel_id", "team_id",
+                   "enterprise_id", "trigger_id", "api_app_id", "callback_id", "thread_ts", "user_team",
+                   "function_execution_id", "bot_access_token", "private_metadata", "app_installed_team_id",
+                   "action_id", "value", "response_url", "id"})
+_ID_OR_OBJECT = frozenset({"user", "channel", "team", "enterprise"})
+_NESTED = frozenset({"container", "event", "message", "previous_message", "item", "assistant_thread",
+                     "function_data", "selected_option", "view", "state"})
+_LISTS = frozenset({"actions", "authorizations", "response_urls", "blocks"})
+
+
+def payload_problem(data: Any, where: str = "payload") -> str | None:
+    """Why ``data`` is not a Slack payload mona can read (``None`` when it is): the values Bolt and
+    the listeners read must have the types Slack documents; a slash command names its user, a
+    click its action, a submission its view."""
+    if not isinstance(data, dict):
+        return f"{where} is not an object"
+    for key, value in data.items():
+        at = f"{where}.{key}"
+        if value is None:
+            if key == "response_urls":  # Bolt reads its length when the key is there
+                return f"{at} is null"
+            continue
+        if key in _TEXT and not isinstance(value, str):
+            return f"{at} is not a string"
+        if key in _ID_OR_OBJECT and not isinstance(value, str):
+            problem = payload_problem(value, at)
+            if problem:
+                return problem
+        if key in _NESTED and (problem := payload_problem(value, at)):
+            return problem
+        if key in _LISTS:
+            if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+                return f"{at} is not a list of objects"
+            if key != "blocks":  # blocks are Slack's own rendering of mona's message
+                for n, item in enumerate(value):
+                    if problem := payload_problem(item, f"{at}[{n}]"):
+                        return problem
+    return _kind_problem(data, where)
+
+
+_INTERACTIONS = frozenset({"block_actions", "view_submission", "view_closed", "block_suggestion", "shortcut",
+                           "message_action"})
+_AN_ACTION = re.compile(r"\.actions\[\d+\]$")
+
+
+def _kind_problem(data: dict[str, Any], where: str) -> str | None:
+    if where == "payload":
+        if not isinstance(data.get("text", ""), str):  # a slash command's text (elsewhere text is an object)
+            return "payload.text is not a string"
+        url = data.get("response_url")
+        if url is not None and not url.startswith(("https://", "http://")):
+            return "payload.response_url is not a URL"
+        if "command" in data:
+            if not (isinstance(data["command"], str) and data["command"].startswith("/")):
+                return "payload.command is not a slash command"
+            if not data.get("user_id"):
+                return "a slash command without user_id"
+        kind = data.get("type")
+        if kind in _INTERACTIONS:
+            if not (isinstance(data.get("user"), dict) and data["user"].get("id")):
+                return f"a {kind} payload without user.id"
+            if not all(isinstance(data.get(key) or {}, dict) for key in _ID_OR_OBJECT):
+                return f"a {kind} payload whose user, channel or team is not an object"
+        if kind == "block_actions" and not data.get("actions"):
+            return "a block_actions payload without actions"
+        if kind in ("view_submission", "view_closed") and not isinstance(data.get("view"), dict):
+            return f"a {kind} payload without a view"
+    if _AN_ACTION.search(where) and not data.get("action_id"):
+        return f"{where} has no action_id"
+    if where.endswith(".state") and "values" in data:
+        values = data["values"]
+        if not isinstance(values, dict) or not all(
+                isinstance(by_action, dict) and all(_a_field_value(v) for v in by_action.values())
+                for by_action in values.values()):
+            return f"{where}.values is not what Slack sends: {{block_id: {{action_id: value}}}}"
+    return None
+
+
+def _a_field_value(entry: Any) -> bool:
+    """One input's state in ``view.state.values``: ``value`` a string, or ``selected_option`` an
+    object whose ``value`` is a string (either may be null)."""
+    if not isinstance(entry, dict):
+        return False
+    option = entry.get("selected_option")
+    return (isinstance(entry.get("value"), str | None) and isinstance(option, dict | None)
+            and (option is None or isinstance(option.get("value"), str | None)))
+
+
+def _busy(body: dict[str, Any], lang: str) -> BoltResponse:
+    """The answer to a repeat whose first arrival is still running after ``REPLAY_WAIT``."""
+    if "command" in body:  # a slash command's answer is a message; an interaction's is an empty ack
+        with use_language(lang):
+            text = _("This request is still being handled.")
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    return BoltResponse(status=200, body="")
+
+
+class _Once:
+    """Runs each request once: the first arrival of a key claims it, runs, and stores its answer;
+    a repeat gets that answer, waiting up to ``wait`` seconds while the first still runs."""
+
+    def __init__(self, mona: Mona, *, wait: float = REPLAY_WAIT) -> None:
+        self.mona = mona
+        self.wait = wait
+        self._forgot_at = 0.0
+
+    def answer(self, key: str, body: dict[str, Any], run: Callable[[], BoltResponse]) -> BoltResponse:
+        db = self.mona.db
+        try:
+            with db.uow() as uow:
+                earlier = replays.claim(uow, key)
+                if earlier is None and time.monotonic() - self._forgot_at > FORGET_EVERY:
+                    self._forgot_at = time.monotonic()
+                    replays.forget(uow)
+                uow.commit()
+        except SQLAlchemyError as e:
+            log.warning("could not check whether a request was already handled (%s); handling it", type(e).__name__)
+            return run()
+        if earlier is not None:
+            answer = earlier.answer if earlier.answer is not None else self._await(key)
+            if answer is _GIVEN_UP:
+                return self.answer(key, body, run)
+            if answer is None:
+                log.info("a repeated request came while the first was still running (%s)", key[:24])
+                return _busy(body, self.mona.settings.lang)
+            log.info("a repeated request was answered with the first answer (%s)", key[:24])
+            return _decoded(answer)
+        stored = False
+        try:
+            response = run()
+            with db.uow() as uow:
+                replays.store(uow, key, _encoded(response))
+                uow.commit()
+            stored = True
+            return response
+        finally:
+            if not stored:
+                with contextlib.suppress(SQLAlchemyError), db.uow() as uow:
+                    replays.release(uow, key)
+                    uow.commit()
+
+    def _await(self, key: str) -> bytes | None:
+        """The first arrival's answer once stored; ``None`` if still running after ``wait``;
+        ``_GIVEN_UP`` if it gave the claim up."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            time.sleep(0.05)
+            with self.mona.db.uow() as uow:
+                now = replays.seen(uow, key)
+            if now is None:
+                return _GIVEN_UP
+            if now.answer is not None or time.monotonic() >= deadline:
+                return now.answer
+
+
+_GIVEN_UP = b"\x00given up"
+
+
+def _encoded(response: BoltResponse) -> bytes:
+    return json.dumps({"status": response.status, "body": response.body}).encode()
+
+
+def _decoded(answer: bytes) -> BoltResponse:
+    data = json.loads(answer)
+    return BoltResponse(status=int(data["status"]), body=str(data["body"]))
+
+
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Requests:
+    """Mona's entry for every Slack request: ``http`` (the Events API, as WSGI) and ``socket_mode``
+    (an envelope's request), both ending in ``app.dispatch`` once per request."""
+
+    def __init__(self, mona: Mona, app: App, *, replay_wait: float = REPLAY_WAIT) -> None:
+        self.mona = mona
+        self.app = app
+        self.once = _Once(mona, wait=replay_wait)
+        self.secret = mona.settings.slack_signing_secret or ""
+
+    def http(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        length = str(environ.get("CONTENT_LENGTH") or "")
+        if length and not (length.isascii() and length.isdigit()):
+            return _plain(start_response, 400, "bad request")
+        if length and int(length) > MAX_BODY:
+            return _plain(start_response, 413, "request body too large")
+        raw = environ["wsgi.input"].read(int(length) if length else MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            return _plain(start_response, 413, "request body too large")
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+        if not self.secret or not signature_holds(self.secret, raw, timestamp, signature):
+            log.info("refused a request without a valid Slack signature")  # and nothing of what it sent
+            return _send(start_response, BoltResponse(status=401, body={"error": "invalid request"}))
+        content_type = str(environ.get("CONTENT_TYPE") or "")
+        body = parse_request(raw, content_type)
+        if isinstance(body, str):
+            log.warning("refused a signed request mona cannot read: %s", body)
+            return _send(start_response, BoltResponse(status=400, body={"error": "malformed request"}))
+        headers: dict[str, str | Sequence[str]] = {
+            name[5:].lower().replace("_", "-"): str(value) for name, value in environ.items() if name.startswith("HTTP_")}
+        headers["content-type"] = content_type
+        # The signature was checked above, so Bolt's own check is skipped the way it is for Socket
+        # Mode, and Bolt gets the body parsed here (its own parser reads any form containing the
+        # word "payload", e.g. "/artist add The payload", as an empty request).
+        request = BoltRequest(body=body, headers=headers, mode="socket_mode")
+        key = "slack:http:" + hashlib.sha256(raw).hexdigest()
+        return _send(start_response, self.once.answer(key, body, lambda: self.app.dispatch(request)))
+
+    def socket_mode(self, req: SocketModeRequest) -> BoltResponse:
+        """The answer to one envelope: the same envelope (or its payload in a new envelope, a
+        retry) delivered again gets the first answer."""
+        body = req.payload
+        problem = payload_problem(body)
+        if problem:
+            log.warning("ignored a Socket Mode envelope mona cannot read: %s", problem)
+            return BoltResponse(status=200, body="")
+        key = "slack:socket:" + hashlib.sha256(_canonical(body)).hexdigest()
+        return self.once.answer(key, body, lambda: run_bolt_app(self.app, req))
+
+
+def _send(start_response: StartResponse, response: BoltResponse) -> Iterable[bytes]:
+    out = WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+    start_response(out.status, out.get_headers())
+    return out.get_body()
+
+
+def _plain(start_response: StartResponse, status: int, text: str) -> Iterable[bytes]:
+    return _send(start_response, BoltResponse(status=status, body=text))
+
+
+# ----------------------------------------------------------------------------------------------
+# Serving over HTTP
+
+
+def wsgi_app(mona: Mona, app: App, *, replay_wait: float = REPLAY_WAIT) -> WSGIApplication:
+    """``POST /slack/events`` → ``Requests.http`` (signature, shape, once) → Bolt, ``GET /healthz``
+    → 200 ``ok`` when the database answers (503 otherwise), anything else 404."""
     if not mona.settings.slack_signing_secret:
         raise ValueError("SLACK_SIGNING_SECRET is required to serve Slack over HTTP")
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    requests = Requests(mona, app, replay_wait=replay_wait)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (environ.get("PATH_INFO") or "/") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
-            return slack(environ, start_response)
+            return requests.http(environ, start_response)
         return health.answer(mona, environ, start_response)
 
     return application
@@ -270,11 +590,180 @@ def serve_http(mona: Mona) -> None:
     settings = mona.settings
     app = build_app(mona)
     log.info("Slack over HTTP on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
-    waitress.serve(wsgi_app(mona, app), host=settings.http_host, port=settings.http_port, threads=8)
+    waitress.serve(wsgi_app(mona, app), host=settings.http_host, port=settings.http_port, **SERVER_OPTIONS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Socket Mode
+#
+# slack_sdk's aiohttp client, which pings over the websocket: a connection that stops answering
+# (dropped without a close frame) is closed after 1.5 × PING_INTERVAL and replaced at the next
+# check, within 2.5 × PING_INTERVAL. (Bolt's default client notices only after five failed
+# health checks, about a minute.) Bolt's app stays synchronous: the client runs on an event loop
+# of its own, and each envelope is handled on a thread pool.
+
+#: Seconds between websocket pings; a connection silent for 1.5 × this is replaced.
+PING_INTERVAL = 3.0
+#: How long the connection Slack asked to replace is still read after the new one is open.
+DRAIN_SECONDS = 10.0
+
+
+class _SocketModeClient(AiohttpSocketModeClient):
+    """When Slack asks for a new connection (``disconnect``, e.g. ``refresh_requested``), the new
+    one is opened before the old is let go, and the old one is still read until Slack closes it:
+    what arrives on either is acknowledged at once, on the connection it came on. (slack_sdk's
+    client closes the old connection first, losing what arrives meanwhile.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.draining: dict[ClientWebSocketResponse, asyncio.Future[None]] = {}
+        self.origin: dict[str, ClientWebSocketResponse] = {}
+
+    async def run_message_listeners(self, message: dict[str, Any], raw_message: str) -> None:
+        if message.get("type") == "disconnect" and message.get("reason") != "too_many_websockets":
+            await self._switch(str(message.get("reason") or ""))
+            return
+        await super().run_message_listeners(message, raw_message)
+
+    async def _switch(self, reason: str) -> None:
+        async with self.connect_operation_lock:
+            old, old_receiver = self.current_session, self.message_receiver
+            try:
+                url = await self.issue_new_wss_url()
+                new = await self.aiohttp_client_session.ws_connect(
+                    url, autoping=False, heartbeat=self.ping_interval, proxy=self.proxy,
+                    ssl=self.web_client.ssl if self.web_client.ssl is not None else True)
+            except (TimeoutError, aiohttp.ClientError, SlackApiError, OSError) as e:
+                self.logger.warning("Slack asked for a new connection (%s), which could not be opened (%s); "
+                                    "staying on this one", reason, type(e).__name__)
+                return
+            self.wss_uri, self.current_session = url, new
+            self.stale, self.last_ping_pong_time = False, None
+            if self.current_session_monitor is not None:
+                self.current_session_monitor.cancel()
+            self.current_session_monitor = asyncio.ensure_future(self.monitor_current_session())
+            if old_receiver is not None:
+                old_receiver.cancel()  # its next message is read by _drain instead (cancelling loses nothing)
+            self.message_receiver = asyncio.ensure_future(self.receive_messages())
+            if old is not None and not old.closed:
+                self.draining[old] = asyncio.ensure_future(self._drain(old))
+            self.logger.info("switched to a new Socket Mode connection (Slack asked: %s)", reason)
+
+    async def _drain(self, old: ClientWebSocketResponse) -> None:
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while not old.closed:
+                    message = await old.receive()
+                    if message.type == WSMsgType.TEXT:
+                        with contextlib.suppress(ValueError, AttributeError):
+                            data = json.loads(message.data)
+                            if data.get("type") == "disconnect":
+                                continue  # already on the new connection
+                            if data.get("envelope_id"):
+                                self.origin[str(data["envelope_id"])] = old
+                        await self.enqueue_message(message.data)
+                    elif message.type == WSMsgType.PING:
+                        await old.pong(message.data)
+                    elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        break
+        except TimeoutError:
+            pass
+        finally:
+            self.draining.pop(old, None)
+            with contextlib.suppress(Exception):
+                await old.close()
+
+    async def send_socket_mode_response(self, response: dict[str, Any] | SocketModeResponse) -> None:
+        data = response.to_dict() if isinstance(response, SocketModeResponse) else response
+        origin = self.origin.pop(str(data.get("envelope_id")), None)
+        if origin is not None and not origin.closed:
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await origin.send_str(json.dumps(data))
+                return
+        await self.send_message(json.dumps(data))
+
+    async def close(self) -> None:
+        for task in list(self.draining.values()):
+            task.cancel()
+        for session in list(self.draining):
+            with contextlib.suppress(Exception):
+                await session.close()
+        await super().close()  # type: ignore[no-untyped-call]
+
+
+class SocketMode:
+    """Mona connected over Socket Mode: ``connect()`` returns once connected (raising if Slack
+    refuses the app token), ``close()`` disconnects and stops every thread it started."""
+
+    def __init__(self, mona: Mona, app: App | None = None, *, app_token: str | None = None,
+                 ping_interval: float = PING_INTERVAL, replay_wait: float = REPLAY_WAIT, concurrency: int = 10) -> None:
+        token = app_token or mona.settings.slack_app_token
+        if not token:
+            raise ValueError("SLACK_APP_TOKEN is required for Socket Mode")
+        self.app = app if app is not None else build_app(mona)
+        self.requests = Requests(mona, self.app, replay_wait=replay_wait)
+        self._token = token
+        self._ping_interval = ping_interval
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="slack-socket-mode", daemon=True)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="slack-envelope")
+        self.client: _SocketModeClient | None = None
+
+    def connect(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._connect(), self._loop).result(timeout=60)
+
+    def start(self) -> None:
+        """Connect and serve until interrupted (blocks)."""
+        try:
+            self.connect()
+            log.info("Slack over Socket Mode")
+            threading.Event().wait()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=15)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
+        self._pool.shutdown(wait=True)
+
+    async def _connect(self) -> None:
+        web = self.app.client
+        client = _SocketModeClient(
+            app_token=self._token, logger=log.getChild("socket"), ping_interval=self._ping_interval,
+            web_client=AsyncWebClient(base_url=web.base_url, timeout=web.timeout, ssl=web.ssl, proxy=web.proxy),
+            proxy=web.proxy)
+        client.socket_mode_request_listeners.append(self._handle)
+        self.client = client
+        client.wss_uri = await client.issue_new_wss_url()  # a refused token raises here, once
+        await client.connect()  # type: ignore[no-untyped-call]
+
+    async def _handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        response = await asyncio.get_running_loop().run_in_executor(self._pool, self.requests.socket_mode, req)
+        if response.status != 200:
+            log.info("an envelope got no acknowledgement (Bolt answered %s)", response.status)
+            return
+        payload: dict[str, Any] | None = None
+        if response.body:
+            payload = json.loads(response.body) if response.body.startswith("{") else {"text": response.body}
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
+
+    async def _shutdown(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._loop.shutdown_default_executor()
 
 
 def run_socket_mode(mona: Mona) -> None:
     """Connect to Slack over Socket Mode with the app-level token (blocks)."""
-    if not mona.settings.slack_app_token:
-        raise ValueError("SLACK_APP_TOKEN is required for Socket Mode")
-    SocketModeHandler(build_app(mona), mona.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    SocketMode(mona).start()

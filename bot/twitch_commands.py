@@ -3,18 +3,25 @@
 Twitch chat has no embeds, buttons or private answers: a reply becomes one line of at most 500
 characters (title, text, sections and fields joined), without its buttons. A line never starts with
 ``/``, ``.`` or ``!`` (Twitch or another bot could read it as a command, e.g. an artist named
-``/ban x``): such a line gets a zero-width space in front.
+``/ban x``): such a line gets a zero-width space in front. Answers to mirrored ``/mod`` commands
+name commands as they are typed in chat (``!timeout @user DURATION REASON``, ``in_chat_terms``).
+
+Every line costs the bot's chat quota, which anyone in chat can spend: refusals to people who do
+not moderate the channel are kept to one per person a minute (``RefusalLimiter``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.i18n import _
-from handlers.registry import RERUN
+from handlers.registry import RERUN, CommandSpec
 from handlers.reply import Reply
 
 PREFIX = "!"
@@ -34,6 +41,10 @@ MOD_COMMANDS: dict[str, str] = {
 }
 #: Mirrored commands whose first argument is the person acted on (``@login`` or ``login``).
 NAMES_A_USER = frozenset({"warn", "timeout", "ban", "unban", "permit", "cases"})
+#: Mirrored commands whose action, once Twitch carried it out, is announced in the chat by a public
+#: notice ("@x is timed out for 10m (spam)."): that notice is the answer, and the reply to the
+#: moderator is not posted as well (it is when the action was refused, failed or is still queued).
+ANNOUNCED = frozenset({"warn", "timeout", "ban"})
 #: Commands anyone in chat may use, answered by the adapter itself or through the dispatcher.
 VIEWER_COMMANDS = frozenset({"uptime", "socials", "artist"})
 #: A Twitch login: what follows ``@`` in chat (display names differ only in case, or are localized).
@@ -120,3 +131,45 @@ def uptime_line(started_at: dt.datetime | None, now: dt.datetime) -> str:
     hours, minutes = divmod(minutes, 60)
     duration = f"{hours} h {minutes} min" if hours else f"{minutes} min"
     return _("Live for {duration}.", duration=duration)
+
+
+def chat_usage(word: str, spec: CommandSpec, platform: str = "twitch") -> str:
+    """How a mirrored command is typed in chat: ``!timeout @user DURATION REASON`` (options meant
+    for other places, like ``--in``, left out)."""
+    args = [a.usage for a in (*spec.positionals, *spec.flags) if not a.platforms or platform in a.platforms]
+    return " ".join([PREFIX + word, *args])
+
+
+def in_chat_terms(text: str, mirrored: Mapping[str, str], specs: Mapping[tuple[str, ...], CommandSpec]) -> str:
+    """``text`` with the ``/mod`` commands it names as typed in chat: a usage line becomes
+    ``chat_usage``, and ``/mod ban`` becomes ``!ban``."""
+    by_length = sorted(mirrored.items(), key=lambda item: -len(item[1]))
+    for word, words in by_length:
+        spec = specs.get(tuple(words.split()))
+        if spec is not None:
+            text = text.replace(spec.full_usage, chat_usage(word, spec))
+    for word, words in by_length:
+        text = re.sub(rf"(?<![\w/]){re.escape('/' + words)}(?![\w-])", PREFIX + word, text)
+    return text
+
+
+class RefusalLimiter:
+    """At most one refusal per person every ``interval`` seconds; the others are not posted.
+    Remembers the last ``size`` people."""
+
+    def __init__(self, interval: float = 60.0, *, size: int = 5000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.size = size
+        self.clock = clock
+        self._last: OrderedDict[str, float] = OrderedDict()
+
+    def allow(self, user_id: str) -> bool:
+        now = self.clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last[user_id] = now
+        self._last.move_to_end(user_id)
+        while len(self._last) > self.size:
+            self._last.popitem(last=False)
+        return True

@@ -9,6 +9,12 @@ logged and returned as a short line; it never stops the client. Twitch has no mo
 
 Error texts from Twitch are logged by their status and message only, never as the exception's
 text: twitchio puts the request URL in it, which holds the client secret for token requests.
+
+Helix's rate limit: every request mona makes to Twitch (Helix and OAuth, whether by twitchio
+itself or through ``twitch_act``, ``Enforcer.say`` and ``apply_effect``) goes through the aiohttp
+session of ``helix_session``, whose middleware waits for ``Ratelimit-Reset`` and sends a request
+answered 429 again, at most ``RATE_LIMIT_RETRIES`` times and ``RATE_LIMIT_WAIT_S`` seconds in all;
+past that the 429 stands and is handled as any refusal (an effect is tried again later).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 import aiohttp
 import twitchio
+from aiohttp.client_middlewares import ClientHandlerType
 
 from bot.discord_moderation import Action
 from bot.twitch_commands import chat_line
@@ -38,7 +45,49 @@ MAX_REASON = 500
 #: Badges that make someone a moderator of the channel (the broadcaster included).
 MODERATOR_BADGES = frozenset({"broadcaster", "moderator", "lead_moderator"})
 
+#: How often a request Helix answered 429 is sent again, and the longest wait for the reset in all.
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_WAIT_S = 3.0
+#: The wait when Twitch's clock says the bucket has already refilled (or does not say when).
+RATE_LIMIT_MIN_WAIT_S = 0.1
+
 log = logging.getLogger("mona.twitch")
+
+
+def rate_limit_wait(headers: Any, now: float) -> float:
+    """Seconds until Helix's bucket refills: ``Ratelimit-Reset`` is the Unix time it does."""
+    try:
+        reset = float(headers.get("Ratelimit-Reset", ""))
+    except ValueError:
+        return RATE_LIMIT_MIN_WAIT_S
+    return max(reset - now, RATE_LIMIT_MIN_WAIT_S)
+
+
+async def retry_rate_limited(request: aiohttp.ClientRequest, handler: ClientHandlerType) -> aiohttp.ClientResponse:
+    """An aiohttp client middleware: a request answered 429 is sent again once the bucket has
+    refilled, within the bounds above; the last answer is returned as it is."""
+    waited = 0.0
+    response = await handler(request)
+    for _attempt in range(RATE_LIMIT_RETRIES):
+        if response.status != 429:
+            break
+        wait = rate_limit_wait(response.headers, time.time())
+        if waited + wait > RATE_LIMIT_WAIT_S:
+            log.warning("Twitch's rate limit resets in %.0f s: %s %s is not tried again", wait, request.method,
+                        request.url.path)
+            break
+        response.release()
+        log.info("Twitch's rate limit: %s %s again in %.1f s", request.method, request.url.path, wait)
+        await asyncio.sleep(wait)
+        waited += wait
+        response = await handler(request)
+    return response
+
+
+def helix_session() -> aiohttp.ClientSession:
+    """The session every request to Twitch goes through (pass it to ``twitchio.Client(session=…)``
+    and close it after the client); call on the loop that uses it."""
+    return aiohttp.ClientSession(middlewares=(retry_rate_limited,))
 
 
 def twitch_error(error: twitchio.HTTPException) -> str:
@@ -96,8 +145,11 @@ class Directory:
     Logins → users: from chat (chatters and mentions seen) or Helix ``GET /users?login=``, kept
     (at most ``size``). Moderators: Helix ``GET /moderation/moderators``, which Twitch answers only
     with the broadcaster's own token (the bot is the broadcaster, or
-    ``TWITCH_BROADCASTER_REFRESH_TOKEN`` is set), kept ``ttl`` seconds; else the moderator badges
-    seen in chat this session. The broadcaster is always a moderator."""
+    ``TWITCH_BROADCASTER_REFRESH_TOKEN`` is set), kept ``ttl`` seconds and asked for by every chat
+    message without a moderator badge (``MonaTwitch``) as well as for the people commands name;
+    when Twitch refuses, the last list (or the badges) serves and Twitch is asked again after
+    ``ttl``. Without that token: the moderator badges seen in chat this session. The broadcaster
+    is always a moderator."""
 
     def __init__(self, client: twitchio.Client, channel_id: str, *, ttl: float = 60.0, size: int = 5000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -108,8 +160,11 @@ class Directory:
         self.clock = clock
         self._users: OrderedDict[str, TwitchUser] = OrderedDict()
         self._badged: OrderedDict[str, bool] = OrderedDict()
+        #: (until when, the ids) of the last list Twitch gave.
         self._moderators: tuple[float, frozenset[str]] | None = None
         self._lock = asyncio.Lock()
+        #: After Twitch refused to list them: not asked again before then (and warned once).
+        self._retry_at = 0.0
         self._refused = False
 
     def _keep(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
@@ -143,6 +198,9 @@ class Directory:
         return user
 
     async def is_moderator(self, user_id: str) -> bool:
+        """Whether ``user_id`` moderates the channel: Twitch's list when mona may ask for it
+        (every chat message without a moderator badge asks, through the cache), else the badges
+        seen in chat."""
         if user_id == self.channel_id:
             return True
         moderators = await self._helix_moderators()
@@ -151,19 +209,26 @@ class Directory:
         return self._badged.get(user_id, False)
 
     async def _helix_moderators(self) -> frozenset[str] | None:
-        if self._refused or self.channel_id not in self.client.tokens:
+        if self.channel_id not in self.client.tokens:
             return None
         async with self._lock:
-            if self._moderators is not None and self._moderators[0] > self.clock():
+            now = self.clock()
+            if self._moderators is not None and self._moderators[0] > now:
                 return self._moderators[1]
+            if self._retry_at > now:
+                return self._moderators[1] if self._moderators else None
             broadcaster = self.client.create_partialuser(self.channel_id)
             try:
                 ids = frozenset([u.id async for u in broadcaster.fetch_moderators(first=100)])
-            except twitchio.HTTPException as e:
-                log.warning("Twitch would not list the channel's moderators (%s); using the badges seen in chat",
-                            twitch_error(e))
+            except (twitchio.HTTPException, aiohttp.ClientError, OSError) as e:
+                if not self._refused:
+                    why = twitch_error(e) if isinstance(e, twitchio.HTTPException) else type(e).__name__
+                    log.warning("Twitch would not list the channel's moderators (%s); using the last list or the "
+                                "badges seen in chat, and asking again every %.0f s", why, self.ttl)
                 self._refused = True
-                return None
+                self._retry_at = now + self.ttl
+                return self._moderators[1] if self._moderators else None
+            self._refused = False
             self._moderators = (self.clock() + self.ttl, ids)
             return ids
 
@@ -252,7 +317,7 @@ async def apply_effect(client: twitchio.Client, bot_id: str, effect: PlatformEff
     except twitchio.HTTPException as e:
         if effect.kind == "delete" and e.status == 404:
             return EffectResult("done", "the message was already gone")
-        if e.status >= 500:
+        if e.status >= 500 or e.status == 429:  # 429: still rate-limited after waiting (retry_rate_limited)
             return EffectResult("failed", f"Twitch answered {e.status}", retry=True)
         log.warning("Twitch refused to %s user %s in %s: %s", effect.kind, effect.user_id, effect.community, twitch_error(e))
         return EffectResult("refused", twitch_error(e))
@@ -289,21 +354,21 @@ class TwitchModeration:
     async def _carry_out(self, effect: PlatformEffect) -> EffectResult:
         twitchio.http.Route.BASE = self.api_url.rstrip("/") + "/"
         twitchio.http.Route.ID_BASE = self.auth_url.rstrip("/") + "/"
+        session = helix_session()
         client = twitchio.Client(client_id=self.client_id, client_secret=self.client_secret, bot_id=self.bot_id,
-                                 fetch_client_user=False)
+                                 fetch_client_user=False, session=session)
         try:
-            await client.login(load_tokens=False, save_tokens=False)
-            await client.add_token(self.bot_token or "-", self.refresh_token)
-        except twitchio.InvalidTokenException:
-            await client.close()
-            return EffectResult("failed", "Twitch refused mona's tokens (TWITCH_REFRESH_TOKEN)")
-        except (twitchio.HTTPException, aiohttp.ClientError, OSError) as e:
-            await client.close()
-            return EffectResult("failed", f"Twitch could not be reached ({type(e).__name__})", retry=True)
-        try:
+            try:
+                await client.login(load_tokens=False, save_tokens=False)
+                await client.add_token(self.bot_token or "-", self.refresh_token)
+            except twitchio.InvalidTokenException:
+                return EffectResult("failed", "Twitch refused mona's tokens (TWITCH_REFRESH_TOKEN)")
+            except (twitchio.HTTPException, aiohttp.ClientError, OSError) as e:
+                return EffectResult("failed", f"Twitch could not be reached ({type(e).__name__})", retry=True)
             return await apply_effect(client, self.bot_id, effect)
         finally:
             await client.close()
+            await session.close()
 
 
 class LiveTwitchModeration:
@@ -318,3 +383,8 @@ class LiveTwitchModeration:
     def carry_out(self, effect: PlatformEffect) -> EffectResult:
         future = asyncio.run_coroutine_threadsafe(apply_effect(self.client, self.bot_id, effect), self.loop)
         return future.result(self.timeout)
+
+    def health_problem(self) -> str | None:
+        """What is wrong with the connected client (``MonaTwitch.health_problem``), for ``/healthz``."""
+        problem: Callable[[], str | None] | None = getattr(self.client, "health_problem", None)
+        return problem() if problem is not None else None

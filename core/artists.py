@@ -7,21 +7,23 @@ one transaction).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from babel.numbers import list_currencies
 from rapidfuzz import fuzz, process
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Text, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
 from core import outbox
-from core.db import Base, UnitOfWork, add_to_counter, utcnow
+from core.db import Base, UnitOfWork, add_to_counter, savepoint, utcnow
 from core.errors import Ambiguous, Candidate, ConcurrentChange, InvalidInput, NotFound
 from core.i18n import _
 from core.pipelines import Pipeline, StageRef, find_stage, first_stage, parse_pipeline
@@ -140,6 +142,8 @@ class Opportunity(Base):
     expected_close: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: Who marked it won or lost: a close that lost the race to another is told who won it.
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     artist: Mapped[Artist] = relationship(lazy="raise")
 
@@ -266,10 +270,14 @@ def find(uow: UnitOfWork, ref: str, *, include_archived: bool = False) -> Artist
     if len(matches) == 1:
         return matches[0]
     if matches:
+        total = len(matches)
+        if total == 10:  # the first ten of perhaps many: say how many match in all
+            field = Artist.name_key == key if exact else Artist.name_key.contains(key, autoescape=True)
+            total = int(session.scalar(select(func.count()).select_from(Artist).where(field, live)) or total)
         raise Ambiguous(
             _("Several artists match {ref}; pick one:", ref=ref),
             [Candidate(a.id, f"{a.name} (#{a.id}, {a.stage})") for a in matches],
-            ref,
+            ref, total=total,
         )
     names = session.execute(select(Artist.name_key, Artist.name).where(live)).all()
     close = process.extract(key, {n: k for k, n in names}, scorer=fuzz.WRatio, limit=3, score_cutoff=80)
@@ -326,21 +334,82 @@ def save(uow: UnitOfWork, artist: Artist) -> None:
         raise _changed_meanwhile(uow, artist.id) from None
 
 
+def _is_live_name_clash(e: IntegrityError) -> bool:
+    """The database refused a second live artist with the same folded name (``uq_artists_live_name``)."""
+    message = str(e.orig)
+    return "uq_artists_live_name" in message or "artists.name_key" in message  # PostgreSQL, SQLite
+
+
+def _live_namesake(uow: UnitOfWork, name_key: str, *, besides: int | None = None) -> Artist | None:
+    """The live artist called ``name_key``, other than the artist ``besides``."""
+    q = select(Artist).where(Artist.name_key == name_key, Artist.archived_at.is_(None))
+    if besides is not None:
+        q = q.where(Artist.id != besides)
+    return uow.session.scalars(q).first()
+
+
+class ArtistExists(InvalidInput):
+    """A live artist already has that name; ``artist_id`` says which, so a reply can show their card."""
+
+    def __init__(self, message: str, artist_id: int) -> None:
+        super().__init__(message, show=f"/artist show #{artist_id}")
+        self.artist_id = artist_id
+
+
+def _already_exists(artist: Artist) -> ArtistExists:
+    return ArtistExists(_("{name} already exists (#{id}); edit their card instead.", name=artist.name, id=artist.id),
+                        artist.id)
+
+
+def _name_taken(name: str, artist_id: int) -> ArtistExists:
+    return ArtistExists(_("Another artist is already called {name} (#{id}).", name=name, id=artist_id), artist_id)
+
+
+@contextlib.contextmanager
+def _changing(uow: UnitOfWork, artist: Artist) -> Iterator[None]:
+    """Change ``artist`` inside the block, in a savepoint flushed at its end.
+
+    Two races become the user errors they are, and leave the rest of the transaction usable:
+    someone changed the artist meanwhile (its version moved: ``ConcurrentChange``, as ``save``),
+    or another live artist took the name meanwhile (the database's unique index refused it)."""
+    artist_id, name_key = artist.id, artist.name_key
+    try:
+        with savepoint(uow.session):
+            yield
+            name_key = artist.name_key  # read before the flush: a refused flush expires the artist
+    except StaleDataError:
+        uow.rollback()
+        raise _changed_meanwhile(uow, artist_id) from None
+    except IntegrityError as e:
+        if not _is_live_name_clash(e):
+            raise
+        clash = _live_namesake(uow, name_key, besides=artist_id)
+        if clash is None:
+            raise
+        raise _name_taken(clash.name, clash.id) from None
+
+
 def add_artist(uow: UnitOfWork, actor: Member, *, name: str, pipeline: str | None = None, **fields: Any) -> Artist:
+    """A new live artist; a name a live artist already has (even one added at the same instant,
+    which the database's unique index refuses) is an ``ArtistExists`` naming that artist."""
     checked = _checked_fields({"name": name, **fields})
     pipe = parse_pipeline(pipeline) if pipeline else Pipeline.MONA
-    existing = uow.session.scalars(
-        select(Artist).where(Artist.name_key == checked["name_key"], Artist.archived_at.is_(None))
-    ).first()
+    existing = _live_namesake(uow, checked["name_key"])
     if existing:
-        raise InvalidInput(_("{name} already exists (#{id}); edit their card instead.", name=existing.name, id=existing.id))
+        raise _already_exists(existing)
     if "owner_id" not in checked:
         checked["owner_id"] = actor.id
     now = utcnow()
     artist = Artist(pipeline=pipe.value, stage=first_stage(pipe), stage_entered_at=now, created_at=now,
                     updated_at=now, updated_by_id=actor.id, **checked)
-    uow.session.add(artist)
-    uow.session.flush()
+    try:
+        with savepoint(uow.session):  # the insert alone: a clash rolls back to here, not the whole command
+            uow.session.add(artist)
+    except IntegrityError as e:
+        existing = _live_namesake(uow, checked["name_key"]) if _is_live_name_clash(e) else None
+        if existing is None:
+            raise
+        raise _already_exists(existing) from None
     uow.session.add(StageStay(artist_id=artist.id, pipeline=artist.pipeline, stage=artist.stage, entered_at=now, moved_by_id=actor.id))
     outbox.record(uow, "artist.created", artist_id=artist.id, name=artist.name, pipeline=artist.pipeline,
                   stage=artist.stage, by=actor.id)
@@ -352,18 +421,17 @@ def edit_artist(uow: UnitOfWork, actor: Member, artist: Artist, changes: dict[st
         raise InvalidInput(_("Say what to change, e.g. --city Lyon. Fields: {fields}.", fields=", ".join(EDITABLE)))
     checked = _checked_fields(changes)
     if "name_key" in checked and checked["name_key"] != artist.name_key:
-        clash = uow.session.scalars(
-            select(Artist.id).where(Artist.name_key == checked["name_key"], Artist.id != artist.id, Artist.archived_at.is_(None))
-        ).first()
+        clash = _live_namesake(uow, checked["name_key"], besides=artist.id)
         if clash:
-            raise InvalidInput(_("Another artist is already called {name} (#{id}).", name=checked["name"], id=clash))
+            raise _name_taken(checked["name"], clash.id)
     changed = [k for k, v in checked.items() if k != "name_key" and getattr(artist, k) != v]
-    for key, value in checked.items():
-        setattr(artist, key, value)
-    if changed:
+    if not changed:
+        return changed
+    with _changing(uow, artist):
+        for key, value in checked.items():
+            setattr(artist, key, value)
         _touch(artist, actor)
-        save(uow, artist)
-        outbox.record(uow, "artist.updated", artist_id=artist.id, fields=changed, by=actor.id)
+    outbox.record(uow, "artist.updated", artist_id=artist.id, fields=changed, by=actor.id)
     return changed
 
 
@@ -435,6 +503,8 @@ def add_deal(uow: UnitOfWork, actor: Member, artist: Artist, *, amount: Decimal,
 
 
 def set_deal_status(uow: UnitOfWork, actor: Member, deal_id: int, status: str) -> Opportunity:
+    """Close an open deal as won or lost, once: of closes racing each other (a double click, two
+    people at once) one wins and records the event; the others are told who closed it."""
     status = status.lower()
     if status not in ("won", "lost"):
         raise InvalidInput(_("A deal's status can be set to won or lost, not {status}.", status=status))
@@ -444,11 +514,29 @@ def set_deal_status(uow: UnitOfWork, actor: Member, deal_id: int, status: str) -
     if deal is None:
         raise NotFound(_("No deal has the id #{id}.", id=deal_id))
     if deal.status != "open":
-        raise InvalidInput(_("Deal #{id} is already {status}.", id=deal.id, status=_(deal.status)))
-    deal.status, deal.closed_at = status, utcnow()
+        raise _already_closed(uow, deal)
+    # Conditional: a close committed since the read above leaves no open row to update (PostgreSQL
+    # makes this update wait for a concurrent close to commit, then finds the row closed).
+    closed = uow.session.scalars(
+        update(Opportunity).where(Opportunity.id == deal.id, Opportunity.status == "open")
+        .values(status=status, closed_at=utcnow(), closed_by_id=actor.id)
+        .returning(Opportunity)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
+    if closed is None:
+        uow.session.refresh(deal)
+        raise _already_closed(uow, deal)
     outbox.record(uow, f"deal.{status}", artist_id=deal.artist_id, deal_id=deal.id, value=str(deal.value),
                   currency=deal.currency, by=actor.id)
     return deal
+
+
+def _already_closed(uow: UnitOfWork, deal: Opportunity) -> ConcurrentChange:
+    message = _("Deal #{id} is already {status}.", id=deal.id, status=_(deal.status))
+    who = uow.session.scalar(select(Member.display_name).where(Member.id == deal.closed_by_id)) if deal.closed_by_id else None
+    if who:
+        message += " " + _("{who} closed it.", who=who)
+    return ConcurrentChange(message)
 
 
 def archive(uow: UnitOfWork, actor: Member, artist: Artist, *, restore: bool = False,
@@ -457,9 +545,9 @@ def archive(uow: UnitOfWork, actor: Member, artist: Artist, *, restore: bool = F
     if restore != bool(artist.archived_at):
         state = _("archived") if artist.archived_at else _("active")
         raise InvalidInput(_("{name} is already {state}.", name=artist.name, state=state))
-    artist.archived_at = None if restore else utcnow()
-    _touch(artist, actor)
-    save(uow, artist)
+    with _changing(uow, artist):  # a restored artist's name may have been given to another since
+        artist.archived_at = None if restore else utcnow()
+        _touch(artist, actor)
     audit(uow, actor, "artist.restore" if restore else "artist.archive", f"#{artist.id} {artist.name}")
     outbox.record(uow, "artist.restored" if restore else "artist.archived", artist_id=artist.id, by=actor.id)
 

@@ -6,13 +6,15 @@ commits everything it did, or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Integer, MetaData, create_engine, event, func
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -81,6 +83,24 @@ def add_to_counter(session: Session, table: Any, keys: dict[str, Any], column: s
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).values(**keys, **{column: amount})
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + amount}))
+
+
+@contextlib.contextmanager
+def savepoint(session: Session) -> Iterator[SessionTransaction]:
+    """A SAVEPOINT inside the current transaction, on PostgreSQL and SQLite alike: what fails in the
+    block (a unique index refusing a row another client just wrote) rolls back to here, and the
+    transaction goes on. Write the rows inside the block: ``begin_nested`` flushes what is pending
+    before the SAVEPOINT, outside it.
+
+    SQLite's Python driver opens a transaction only before a write, so a SAVEPOINT emitted first
+    would be a transaction of its own, committed on release whatever the command does next: the
+    real transaction is opened first."""
+    if session.get_bind().dialect.name == "sqlite":
+        conn = session.connection()
+        if not getattr(conn.connection.dbapi_connection, "in_transaction", True):
+            conn.exec_driver_sql("BEGIN")
+    with session.begin_nested() as nested:
+        yield nested
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -160,4 +180,4 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-__all__ = ["Base", "Database", "UnitOfWork", "func", "utcnow", "whole_days"]
+__all__ = ["Base", "Database", "UnitOfWork", "func", "savepoint", "utcnow", "whole_days"]

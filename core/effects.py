@@ -11,6 +11,7 @@ got to it yet. A public notice ("@x is banned") is posted only once the action w
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UnitOfWork, utcnow
 from core.i18n import _
+
+log = logging.getLogger("mona.effects")
 
 EffectKind = Literal["delete", "warn", "timeout", "untimeout", "ban", "unban"]
 EffectStatus = Literal["queued", "done", "refused", "failed"]
@@ -117,7 +120,11 @@ def after_commit(runner: EffectRunner | None, effect: PlatformEffect, *, wait_s:
     def carry_out() -> str:
         if runner is None:
             return describe(None, platform=platform)
-        runner.start(effect_id)
+        try:
+            runner.start(effect_id)
+        except Exception:  # the queue is down: the effect is saved, and the sweep enqueues it later
+            log.warning("effect %s saved but not enqueued; the sweep will", effect_id, exc_info=True)
+            return describe(None, platform=platform)
         return describe(runner.outcome(effect_id, wait_s=wait_s), platform=platform)
 
     return carry_out

@@ -19,9 +19,12 @@ class UserError(Exception):
 
     code = "invalid"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, show: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: A command line showing the record the error is about (the artist that already exists),
+        #: which a chat reply may show below the message.
+        self.show = show
 
 
 class NotFound(UserError):
@@ -59,10 +62,12 @@ class Ambiguous(UserError):
 
     code = "ambiguous"
 
-    def __init__(self, message: str, candidates: Sequence[Candidate], ref: str) -> None:
+    def __init__(self, message: str, candidates: Sequence[Candidate], ref: str, *, total: int | None = None) -> None:
         super().__init__(message)
         self.candidates = list(candidates)
         self.ref = ref
+        #: How many records matched in all (``candidates`` may be the first few only).
+        self.total = max(total or 0, len(self.candidates))
 
 
 class FieldError(UserError):

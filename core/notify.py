@@ -4,7 +4,8 @@ A ``Delivery`` is one message to one place, with an idempotency ``key``. Its row
 the truth about it: jobs claim it with a lease, record the posted message's reference when done,
 back off on passing failures and give up with a clear reason on permanent ones (the dead-letter
 list). Whatever Redis or a worker does, a delivery is posted at most once per key: a retry after
-a crash mid-send asks the notifier to look for the message first (``uncertain``).
+a crash mid-send asks the notifier to look for the message first (``uncertain``), as far back as
+an earlier attempt may have posted it (``posted_since``), however many messages came after.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rapidfuzz import process
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, update
@@ -30,6 +31,8 @@ OWNER = "owner"
 #: What a routing rule may name: every domain event, and the daily digest.
 ROUTABLE = frozenset(EVENT_TYPES | {DIGEST})
 MAX_ATTEMPTS = 8
+#: How far our clock may be ahead of the chat platform's: a look-back starts this much earlier.
+CLOCK_SKEW = dt.timedelta(minutes=1)
 
 
 class NotificationRule(Base):
@@ -219,6 +222,23 @@ def claim(uow: UnitOfWork, delivery_id: int, *, lease: dt.timedelta) -> Delivery
     return claimed
 
 
+@runtime_checkable
+class LooksBack(Protocol):
+    """A notifier that can look for an earlier post as far back as it is told (Slack, Discord):
+    a retry that may follow a post hands it the time from which to look."""
+
+    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
+        """The message posted with ``key`` since ``since``, if there is one; else post it now."""
+        ...
+
+
+def posted_since(delivery: Delivery) -> dt.datetime:
+    """The earliest moment an attempt of this delivery may have posted it: when its row was
+    written (no attempt begins before), less the clock skew. Not the last attempt's start: every
+    attempt whose worker died may have posted, the first as much as the last."""
+    return delivery.created_at - CLOCK_SKEW
+
+
 def mark_sent(uow: UnitOfWork, delivery: Delivery, ref: str) -> None:
     delivery.status, delivery.ref, delivery.sent_at, delivery.lease_until = "sent", ref, utcnow(), None
     delivery.last_error = None
@@ -229,8 +249,12 @@ def backoff(attempts: int) -> float:
     return float(min(600, 2 ** max(1, attempts)))
 
 
-def mark_retry(uow: UnitOfWork, delivery: Delivery, reason: str, retry_after: float | None) -> float | None:
-    """Schedule another attempt; returns the delay, or None when attempts are used up (dead)."""
+def mark_retry(uow: UnitOfWork, delivery: Delivery, reason: str, retry_after: float | None, *,
+               maybe_sent: bool = False) -> float | None:
+    """Schedule another attempt; returns the delay, or None when attempts are used up (dead).
+    ``maybe_sent``: the attempt failed in a way that may have followed the post (a network error,
+    a 5xx), so the next one looks before posting."""
+    delivery.uncertain = delivery.uncertain or maybe_sent
     if delivery.attempts >= MAX_ATTEMPTS:
         mark_dead(uow, delivery, _("gave up after {n} attempts: {reason}", n=delivery.attempts, reason=reason))
         return None
@@ -290,7 +314,8 @@ def last_failures(uow: UnitOfWork, limit: int = 5) -> list[Delivery]:
 
 
 def create_run(uow: UnitOfWork, actor: Member, *, kind: str, platform: str, channel_id: str | None) -> JobRun:
-    """A long job, queued: a worker picks it up once it is committed and handed to the queue."""
+    """A long job, queued: a worker picks it up once it is committed and handed to the queue (the
+    sweep hands over a queued run whose job was lost: ``jobs.longjobs.sweep_runs_once``)."""
     run = JobRun(kind=kind, started_by_id=actor.id, platform=platform, channel_id=channel_id, args={})
     uow.session.add(run)
     uow.session.flush()
@@ -302,7 +327,7 @@ def recent_runs(uow: UnitOfWork, limit: int = 5) -> list[JobRun]:
 
 
 def retry_run(uow: UnitOfWork, run_id: int) -> JobRun:
-    """Queue a failed job again (it is handed to the queue once this is committed)."""
+    """Queue a failed job again (it is handed to the queue once this is committed, or by the sweep)."""
     run = uow.session.get(JobRun, run_id)
     if run is None or run.status != "failed":
         raise InvalidInput(_("Job {id} has not failed; nothing to retry.", id=run_id))
@@ -310,11 +335,20 @@ def retry_run(uow: UnitOfWork, run_id: int) -> JobRun:
     return run
 
 
-def fail_unstarted(uow: UnitOfWork, run_id: int, error: str) -> bool:
-    """Mark a queued job failed because it never reached a worker (the queue refused it), so it
-    can be retried; False if a worker took it after all."""
-    run = uow.session.get(JobRun, run_id)
-    if run is None or run.status != "queued":
-        return False
-    run.status, run.error, run.finished_at = "failed", error[:1000], utcnow()
-    return True
+def claim_run(uow: UnitOfWork, run_id: int) -> JobRun | None:
+    """Take a queued run for a worker, atomically: None if it is not queued (done, failed, or
+    another job of it took it first: the sweep and a retry may both have handed it over)."""
+    return uow.session.scalars(
+        update(JobRun).where(JobRun.id == run_id, JobRun.status == "queued")
+        .values(status="running", error=None)
+        .returning(JobRun)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def queued_runs(uow: UnitOfWork, *, older_than: dt.timedelta, limit: int = 100) -> list[int]:
+    """Runs still queued ``older_than`` after they were created: their job may have been lost
+    (the queue was down when they were saved, Redis lost its data)."""
+    return list(uow.session.scalars(
+        select(JobRun.id).where(JobRun.status == "queued", JobRun.created_at < utcnow() - older_than)
+        .order_by(JobRun.id).limit(limit)))

@@ -12,10 +12,11 @@ import enum
 from collections.abc import Iterable
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import outbox
-from core.db import Base, UnitOfWork, utcnow
+from core.db import Base, UnitOfWork, savepoint, utcnow
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.i18n import _
 from core.text import fold
@@ -105,22 +106,50 @@ def is_configured_admin(admins: Iterable[str], platform: str, external_id: str) 
     return f"{platform}:{external_id}" in admins or external_id in admins
 
 
+def _member_of(uow: UnitOfWork, platform: str, external_id: str) -> Member | None:
+    # The member itself, not the identity: ``Identity.member`` is never loaded lazily.
+    return uow.session.scalars(
+        select(Member).join(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
+    ).one_or_none()
+
+
+def _first_contact(uow: UnitOfWork, *, platform: str, external_id: str, name: str | None, role: Role) -> tuple[Member, bool]:
+    """The member of a platform identity seen for the first time, and whether this call made it.
+
+    An upsert, because the same newcomer's first requests (or a first request and a mention of
+    them) arrive together: each makes a member and inserts the identity ``ON CONFLICT DO NOTHING``;
+    the one whose identity went in keeps its member, the others undo theirs and take the winner's."""
+    session = uow.session
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    with savepoint(session) as nested:
+        member = Member(display_name=name or external_id, name_key=fold(name or external_id), role=role.value)
+        session.add(member)
+        session.flush()
+        inserted = session.execute(
+            dialect.insert(Identity).values(platform=platform, external_id=external_id, member_id=member.id)
+            .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+            .returning(Identity.id)
+        ).first()
+        if inserted is not None:
+            return member, True
+        nested.rollback()  # another first contact won (PostgreSQL waited for it to commit): undo our member
+    winner = _member_of(uow, platform, external_id)
+    if winner is None:
+        raise RuntimeError(f"identity {platform}:{external_id} was taken but is not visible")
+    return winner, False
+
+
 def identify(uow: UnitOfWork, *, platform: str, external_id: str, name: str,
              admins: Iterable[str]) -> tuple[Member, bool]:
     """The member behind a platform identity, created on first contact; and whether anything about
     them was written (created, renamed, made admin), which the caller should commit on its own."""
-    session = uow.session
-    member = session.scalars(
-        select(Member).join(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
-    ).one_or_none()
     wants_admin = (platform, external_id) == (CONSOLE, CONSOLE_USER) or is_configured_admin(admins, platform, external_id)
+    member = _member_of(uow, platform, external_id)
     if member is None:
-        member = Member(display_name=name or external_id, name_key=fold(name or external_id),
-                        role=(Role.ADMIN if wants_admin else Role.VIEWER).value)
-        session.add(member)
-        session.add(Identity(platform=platform, external_id=external_id, member=member))
-        session.flush()
-        return member, True
+        member, created = _first_contact(uow, platform=platform, external_id=external_id, name=name,
+                                         role=Role.ADMIN if wants_admin else Role.VIEWER)
+        if created:
+            return member, True
     changed = False
     if name and member.display_name != name and member.display_name == external_id:
         # Created from a mention before we knew their name: learn it on first contact.
@@ -141,24 +170,18 @@ def member_for_mention(uow: UnitOfWork, *, platform: str, external_id: str | Non
 
     A platform id never seen before becomes a viewer member, as on first contact.
     """
-    session = uow.session
     if external_id:
-        # The member itself, not the identity: ``Identity.member`` is never loaded lazily.
-        member = session.scalars(
-            select(Member).join(Identity).where(Identity.platform == platform, Identity.external_id == external_id)
-        ).one_or_none()
-        if member is not None:
-            if name and member.display_name == external_id:
-                # Mentioned by id alone before; the platform now says their name.
-                member.display_name, member.name_key = name, fold(name)
-            return member
-        member = Member(display_name=name or external_id, name_key=fold(name or external_id), role=Role.VIEWER.value)
-        session.add(member)
-        session.add(Identity(platform=platform, external_id=external_id, member=member))
-        session.flush()
+        member = _member_of(uow, platform, external_id)
+        if member is None:
+            member, created = _first_contact(uow, platform=platform, external_id=external_id, name=name, role=Role.VIEWER)
+            if created:
+                return member
+        if name and member.display_name == external_id:
+            # Mentioned by id alone before; the platform now says their name.
+            member.display_name, member.name_key = name, fold(name)
         return member
     key = fold(name or "")
-    found = session.scalars(select(Member).where(Member.name_key == key)).all()
+    found = uow.session.scalars(select(Member).where(Member.name_key == key)).all()
     if len(found) == 1:
         return found[0]
     if not found:

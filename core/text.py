@@ -12,6 +12,17 @@ MAX_TEXT = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+#: Letters that render as nothing (Hangul fillers, the Braille blank) though Unicode files them as letters or symbols.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+#: Categories that never show: controls, formats (soft hyphen, joiners, BOM), marks on nothing, spaces.
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me", "Zs", "Zl", "Zp"})
+
+
+def has_visible(text: str) -> bool:
+    """Whether ``text`` shows at least one character (a name of U+2060 or U+3164 alone shows blank)."""
+    return any(c not in _BLANK_LETTERS and unicodedata.category(c) not in _UNSEEN for c in text)
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive key: "Éloïse  Dupré" → "eloise dupre"."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -31,6 +42,8 @@ def clean(text: str, *, what: str, max_len: int = MAX_TEXT, allow_newlines: bool
         raise InvalidInput(
             _("The {what} contains a control character ({code}); remove it and try again.", what=what, code=f"U+{ord(bad.group(0)):04X}")
         )
+    if text and not has_visible(text):
+        raise InvalidInput(_("The {what} shows nothing: it needs at least one visible character.", what=what))
     return text
 
 

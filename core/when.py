@@ -37,16 +37,26 @@ def parse_when(text: str, *, tz: str, now: dt.datetime) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC) if parsed else None
 
 
+#: A word written as a time of day (``9:00``, ``21h30``, ``25:99``, ``7pm``), valid or not.
+_CLOCK = re.compile(r"^\d{1,2}([:h.]\d{0,2}|\s*[ap]\.?m\.?)$", re.I)
+_VALID_CLOCK = re.compile(r"^([01]?\d|2[0-3])([:h.]([0-5]\d)?)?$|^(0?[1-9]|1[0-2])\s*[ap]\.?m\.?$", re.I)
+
+
 def leading_time(words: Sequence[str], *, most: int = 5, now: dt.datetime | None = None) -> int:
     """How many of the first words (``most`` at most) name a time: 2 for ``tomorrow 9:00 call Alex``,
     trying the longest lead first; 0 when they name none. Whether words name a time does not depend
-    on the timezone, so this only splits; ``due_at`` reads the time in the team's timezone."""
+    on the timezone, so this only splits; ``due_at`` reads the time in the team's timezone.
+
+    An impossible time of day among the first words (``tomorrow 25:99``) is refused: dateparser
+    would read past it and set the reminder at the current time of that day."""
     words = list(words)
     now = now or dt.datetime.now(dt.UTC)
-    for n in range(min(len(words), most), 0, -1):
-        if parse_when(" ".join(words[:n]), tz="UTC", now=now) is not None:
-            return n
-    return 0
+    found = next((n for n in range(min(len(words), most), 0, -1)
+                  if parse_when(" ".join(words[:n]), tz="UTC", now=now) is not None), 0)
+    for word in words[:found + 2]:  # what was read, and what may have been meant as part of it
+        if word.lower() not in ("at", "à") and _CLOCK.match(word) and not _VALID_CLOCK.match(word):
+            raise InvalidInput(_("{word} is not a time of day; write it like 9:00 or 21:30.", word=word))
+    return found
 
 
 def due_at(when: str | dt.datetime, *, tz: str, now: dt.datetime) -> dt.datetime:

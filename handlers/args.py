@@ -33,6 +33,8 @@ OptionKind = Literal["string", "integer", "boolean", "user", "channel"]
 Suggest = Literal["artist", "stage", "event", "command", "block"]
 #: The largest record id (PostgreSQL's integer): a larger number names nothing.
 MAX_ID = 2**31 - 1
+#: The largest whole number an integer column holds, and a 64-bit one (follower counts).
+MAX_INT, MAX_BIGINT = 2**31 - 1, 2**63 - 1
 #: How a field is typed in chat: one word, every remaining word, a --flag, or a form's hidden metadata.
 ChatPlace = Literal["positional", "rest", "flag", "meta"]
 
@@ -54,19 +56,25 @@ def _text(raw: str, label: str) -> str:
     return raw
 
 
-def _whole(raw: str, label: str) -> int:
-    clean = raw.replace(",", "").replace("_", "").replace(" ", "")
-    if not re.fullmatch(r"-?\d{1,15}", clean):
+def _whole(raw: str, label: str, *, most: int = MAX_INT) -> int:
+    clean = raw.replace(",", "").replace("_", "").replace(" ", "").replace("\u202f", "").replace("\xa0", "")
+    if not re.fullmatch(r"-?[0-9]{1,19}", clean):
         raise InvalidInput(_("{label} must be a whole number, not {value}.", label=label, value=raw))
     value = int(clean)
     if value < 0:
         raise InvalidInput(_("{label} must not be negative.", label=label))
+    if value > most:
+        raise InvalidInput(_("{label} is too large: at most {most}.", label=label, most=f"{most:,}"))
     return value
+
+
+def _big_whole(raw: str, label: str) -> int:
+    return _whole(raw, label, most=MAX_BIGINT)
 
 
 def _record_id(raw: str, label: str) -> int:
     clean = raw.strip().lstrip("#")
-    if not clean.isdigit():
+    if not re.fullmatch(r"[0-9]{1,19}", clean):
         raise InvalidInput(_("{label} must be a number like 12 or #12, not {value}.", label=label, value=raw))
     if int(clean) > MAX_ID:
         raise NotFound(_("Nothing has the number #{value}.", value=clean))
@@ -115,7 +123,9 @@ ArtistName = Annotated[str, ChatType(_text, "NAME", "The artist's name", many_wo
 StageName = Annotated[str, ChatType(_text, "STAGE", "Stage name, or next", suggest="stage", many_words=True)]
 Text = Annotated[str, ChatType(_text, "TEXT", "Text", many_words=True)]
 Word = Annotated[str, ChatType(_text, "WORD", "One word")]
-Count = Annotated[int, Field(ge=0), ChatType(_whole, "N", "A whole number", option="integer")]
+Count = Annotated[int, Field(ge=0, le=MAX_INT), ChatType(_whole, "N", "A whole number", option="integer")]
+#: A count that may pass 2^31 (followers): a 64-bit column.
+BigCount = Annotated[int, Field(ge=0, le=MAX_BIGINT), ChatType(_big_whole, "N", "A whole number", option="integer")]
 RecordId = Annotated[int, Field(ge=0, le=MAX_ID), ChatType(_record_id, "ID", "Number, as shown in the list", option="integer")]
 Amount = Annotated[Decimal, Field(ge=0), ChatType(_amount, "AMOUNT", "Amount, e.g. 1500")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), ChatType(_currency, "CUR", "Currency code, e.g. EUR")]

@@ -15,6 +15,7 @@ from handlers.args import (
     Amount,
     ArtistName,
     ArtistRef,
+    BigCount,
     Count,
     Currency,
     Day,
@@ -52,7 +53,7 @@ class ArtistFields(Command):
     youtube: Word | None = opt("YouTube handle", metavar="HANDLE")
     spotify: Word | None = opt("Spotify artist handle", metavar="HANDLE")
     twitch: Word | None = opt("Twitch channel", metavar="HANDLE")
-    followers: Count | None = opt("Total followers across platforms")
+    followers: BigCount | None = opt("Total followers across platforms")
     owner: MemberRef | None = opt("The team member who follows this artist")
 
     def field_changes(self, ctx: Context) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class OpenRequest(Command):
         name, rest = lookup(lambda uow: crm.split_leading_artist(uow, words))
         if not rest:
             rid = words[0].lstrip("#")
-            if len(words) == 1 and rid.isdigit():
+            if len(words) == 1 and rid.isdecimal():
                 raise InvalidInput(_("Say the block and the brief after the artist. Usage: {usage}; "
                                      "/market show {id} shows request #{id}.", usage=usage_of(cls), id=int(rid)))
             raise InvalidInput(_("Say the block and the brief after the artist. Usage: {usage}; "

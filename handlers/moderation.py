@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field as Constraint
 from pydantic import PrivateAttr, field_validator
+from sqlalchemy import func, or_, select
 
 from core import effects
 from core.app import Command, Context
@@ -80,7 +81,7 @@ def _limit(raw: str, label: str) -> int:
     text = raw.strip().lower().rstrip("%")
     if text == "off":
         return 0
-    if not text.isdigit():
+    if not text.isdecimal():
         raise InvalidInput(_("--{flag} takes a number or off, not {value}.", flag=label.lstrip("-"), value=raw))
     return int(text)
 
@@ -91,7 +92,7 @@ def _flood(raw: str, label: str) -> tuple[int, float]:
         return 0, 0.0
     n, _sep, window = text.partition("/")
     try:
-        if n.isdigit() and window:
+        if n.isdecimal() and window:
             return int(n), float(parse_duration(window))
     except ValueError:
         pass
@@ -172,7 +173,7 @@ def _target(ctx: Context, who: Mention, c: Community | None = None) -> tuple[str
                                  here=ctx.caller.platform, there=PLATFORM_NAMES.get(c.platform, c.platform),
                                  how=_("their @login") if c.platform == "twitch" else _("their user id, like @123456789012345678")))
         user_id = who.external_id or who.name or ""
-        if c.platform == "discord" and not user_id.isdigit():
+        if c.platform == "discord" and not user_id.isdecimal():
             raise InvalidInput(_("Name the Discord member by their user id, like @123456789012345678."))
         return user_id, who.name or user_id
     if who.external_id is None and ctx.caller.platform != "console":
@@ -463,14 +464,37 @@ class ListCases(InCommunity):
 
     def run(self, ctx: Context) -> Reply:
         c = self.community(ctx)
-        user_id = (self.who.external_id or self.who.name) if self.who else None
         since = utcnow() - dt.timedelta(seconds=self.since) if self.since else None
-        rows = mod.cases(ctx.uow, c, user_id=user_id, since=since)
+        if self.who is None:
+            rows = mod.cases(ctx.uow, c, since=since)
+        else:
+            found = {k.id: k for user_id in self._user_ids(ctx, c, self.who)
+                     for k in mod.cases(ctx.uow, c, user_id=user_id, since=since)}
+            rows = sorted(found.values(), key=lambda k: k.id, reverse=True)[:15]
         tz = ctx.settings.timezone
         lines = [f"{k.id}. {local_datetime(k.created_at, tz)} · {_action_text(k)} · {k.user_name} · "
                  f"{rule_label(k.rule) if k.rule else _('moderator')} · {mod.case_reason(k)}"
                  + (" · " + _("undone") if k.undone_at else "") for k in rows]
         return Reply(title=_("Cases ({n})", n=len(rows)), text="\n".join(lines) or _("No case."))
+
+    @staticmethod
+    def _user_ids(ctx: Context, c: Community, who: Mention) -> list[str]:
+        """The ids the person's cases are recorded under. On Twitch a case decided in the chat
+        holds the numeric user id and a case typed elsewhere (``--in twitch:…``) the @login, so
+        a person is found by either: by the id the chat's mention carries, and by their login
+        (a case's user id) or name (a case's user name, the display name: the login but for
+        case), whatever the place the command is typed in."""
+        ids = [who.external_id] if who.external_id else []
+        if c.platform == "twitch" and who.name:
+            key = who.name.removeprefix("@").lower()
+            ids += [i for i in ctx.uow.session.scalars(
+                select(ModerationCase.user_id).distinct().where(
+                    ModerationCase.community_id == c.id,
+                    or_(func.lower(ModerationCase.user_id) == key, func.lower(ModerationCase.user_name) == key)))
+                if i not in ids]
+        elif not ids and who.name:
+            ids = [who.name]
+        return ids
 
 
 def _action_text(case: ModerationCase) -> str:

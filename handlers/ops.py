@@ -237,7 +237,7 @@ class RebuildStats(Command):
         run = notify.create_run(ctx.uow, ctx.actor, kind="rebuild_stats", platform=ctx.caller.platform,
                                 channel_id=ctx.caller.channel_id)
         _start_after_commit(ctx, run.id)
-        return Reply(text=_("Started job {id}; its progress will show in this channel.", id=run.id), ephemeral=False)
+        return Reply(text=_("Job {id} is queued; its progress will show in this channel.", id=run.id), ephemeral=False)
 
 
 @registry.action("jobrun.retry", permission=MAINTENANCE)
@@ -249,26 +249,24 @@ class RetryJob(Command):
     def run(self, ctx: Context) -> Reply:
         run = notify.retry_run(ctx.uow, self.run_id)
         _start_after_commit(ctx, run.id)
-        return Reply(text=_("Job {id} started again.", id=run.id), ephemeral=False)
+        return Reply(text=_("Job {id} is queued again.", id=run.id), ephemeral=False)
 
 
 def _start_after_commit(ctx: Context, run_id: int) -> None:
-    """Hand the committed run to the queue. When the queue refuses it, the run is marked failed
-    (in a unit of work of its own: the command's is committed) so Retry can start it later."""
+    """Hand the committed run to the queue. The run is saved as queued whatever the queue does:
+    when the queue cannot take it now, the person is told so, and the ticker's sweep
+    (``jobs.longjobs.sweep_runs_once``) hands it over once the queue is back."""
     jobs = ctx.services.jobs
     if jobs is None:
         raise Unavailable(_("Jobs are not available in this process."))
-    uow = ctx.uow
 
     def start() -> str | None:
         try:
             jobs.start(run_id)
-        except Exception:
-            log.exception("job run %s could not be queued", run_id)
-            with uow:  # a new session from the same factory: the command's own is closed
-                notify.fail_unstarted(uow, run_id, _("the queue was unreachable"))
-                uow.commit()
-            return _("Job {id} could not start: the queue was unreachable. Retry it from /mona jobs.", id=run_id)
+        except Exception as e:
+            log.warning("job run %s is queued in the database; the queue could not take it now: %s", run_id, e)
+            return _("The queue is unreachable right now: job {id} is saved and will start as soon as it is back.",
+                     id=run_id)
         return None
 
     ctx.defer(start)

@@ -28,7 +28,7 @@ def parse_channel(token: str) -> ChannelRef | None:
     m = _CHANNEL.match(token)
     if m:
         return ChannelRef(m.group(1), m.group(2) or None)
-    if token.startswith("#") and len(token) > 1 and not token[1:].isdigit():
+    if token.startswith("#") and len(token) > 1 and not token[1:].isdecimal():
         return ChannelRef(None, token[1:])
     return None
 

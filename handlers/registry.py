@@ -384,6 +384,10 @@ class Dispatcher:
             return Reply(text=e.message, field_errors={e.field: e.message}, error=True)
         if isinstance(e, Ambiguous):
             return self._choices(inv, e)
+        if e.show is not None:  # the record it is about, below the message (its own transaction)
+            shown = self.dispatch(dataclasses.replace(inv, kind="command", text=e.show))
+            if not shown.error:
+                return dataclasses.replace(shown, text=e.message, error=True, ephemeral=True, replace_original=False)
         return error_reply(e.message)
 
     def _choices(self, inv: Invocation, e: Ambiguous) -> Reply:
@@ -393,7 +397,7 @@ class Dispatcher:
                 buttons.append(Button(c.label, RERUN, _replace_ref(inv.text, e.ref, f"#{c.id}")))
             else:
                 buttons.append(Button(c.label, RERUN, f"/artist show #{c.id}"))
-        more = len(e.candidates) - len(buttons)
+        more = e.total - len(buttons)
         footer = _("and {n} more: type more of the name.", n=more) if more > 0 else None
         return Reply(text=e.message, actions=tuple(buttons), footer=footer, ephemeral=True)
 

@@ -1,5 +1,11 @@
 """Long jobs started from chat: progress shown by editing one message, failure reported in its
-thread with a Retry button, the outcome kept in ``job_runs``."""
+thread with a Retry button, the outcome kept in ``job_runs``.
+
+A run is saved as ``queued`` before anything is asked of the queue; the command hands it to the
+queue after commit, and when the queue could not take it (Redis down) or lost it, the ticker's
+sweep (``sweep_runs_once``) hands it over again. Its job id is the run's, and a worker takes a run
+only while it is queued (``core.notify.claim_run``), so a run handed over twice still runs once.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,13 @@ from collections.abc import Callable
 
 from sqlalchemy import delete, func, select
 
+from core import notify
 from core.artists import Artist, StageDuration, StageStay
 from core.db import UnitOfWork, utcnow
 from core.i18n import _, ngettext, number, use_language
 from core.notifier import Action, DeliveryError, Message
 from core.notify import JobRun
+from jobs.queue import QueueUnavailable
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger("mona.jobs")
@@ -86,15 +94,34 @@ class _Reporter:
             log.warning("job run %s: could not report its failure: %s", self.run.id, e.reason)
 
 
+def job_id(run_id: int) -> str:
+    """The queue's id for a run's job: the sweep never queues a second one while one waits."""
+    return f"jobrun-{run_id}"
+
+
+def sweep_runs_once(rt: Runtime) -> int:
+    """Hand the queue the runs still queued ``rt.requeue_after`` after they were saved (the queue
+    was unreachable after commit, Redis lost the job); returns how many were handed over."""
+    with rt.db.uow() as uow:
+        ids = notify.queued_runs(uow, older_than=rt.requeue_after)
+    if not ids:
+        return 0
+    try:
+        rt.queue.enqueue_many(run_job, [(job_id(i), (i,)) for i in ids], queue="low")
+    except QueueUnavailable:
+        return 0
+    log.debug("queued job runs handed to the queue again (unless their job waits there): %s", ids)
+    return len(ids)
+
+
 def run_job(run_id: int) -> str:
     rt = current()
     with use_language(rt.settings.lang), rt.db.uow() as uow:
-        found = uow.session.get(JobRun, run_id)
-        if found is None or found.status != "queued":
-            return "skipped"
-        run = found
-        run.status, run.error = "running", None
+        claimed = notify.claim_run(uow, run_id)
         uow.commit()
+        if claimed is None:
+            return "skipped"
+        run = claimed
         reporter = _Reporter(rt, run)
         title = _("Job {id}: {kind}", id=run.id, kind=run.kind)
 

@@ -51,6 +51,7 @@ class RedisQueue:
         from redis import Redis
         from rq import Queue
 
+        self.redis_url = url
         self.redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self.queues = {name: Queue(name, connection=self.redis) for name in QUEUES}
 

@@ -35,9 +35,14 @@ def deliver(delivery_id: int) -> str:
             uow.commit()
             return "dead"
         try:
-            ref = notifier.send(d.target, d.message, key=d.key, possibly_sent=d.uncertain)
+            if d.uncertain and isinstance(notifier, notify.LooksBack):
+                ref = notifier.send_unless_sent(d.target, d.message, key=d.key, since=notify.posted_since(d))
+            else:
+                ref = notifier.send(d.target, d.message, key=d.key, possibly_sent=d.uncertain)
         except RetryLater as e:
-            delay = notify.mark_retry(uow, d, e.reason, e.retry_after)
+            # A refusal with a time to wait (429) posted nothing; a network error or a 5xx may have
+            # come after the platform posted (the answer lost on the way back): look first next time.
+            delay = notify.mark_retry(uow, d, e.reason, e.retry_after, maybe_sent=e.retry_after is None)
             if delay is not None:
                 d.enqueued_at = d.next_attempt_at  # a job is scheduled for then
             uow.commit()
@@ -58,7 +63,7 @@ def deliver(delivery_id: int) -> str:
             log.exception("delivery %s: unexpected error", delivery_id)
             uow.rollback()
             d = uow.session.get(notify.Delivery, delivery_id, populate_existing=True) or d
-            notify.mark_retry(uow, d, f"unexpected error: {e!r}", None)
+            notify.mark_retry(uow, d, f"unexpected error: {e!r}", None, maybe_sent=True)
             uow.commit()
             return "retry" if d.status == "pending" else "dead"
         notify.mark_sent(uow, d, ref)

@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
 from core import digest as digests
-from core import notify
+from core import notify, reminders
 from core.db import utcnow
-from core.notify import DIGEST, DigestRun, NotificationRule, Reminder
+from core.notify import DIGEST, DigestRun, NotificationRule
 from core.team import Member
 from jobs.effects import sweep_effects_once
+from jobs.longjobs import sweep_runs_once
 from jobs.relay import enqueue_deliveries, relay_once, retry_failures_once
 from jobs.runtime import Runtime
 
@@ -40,14 +41,11 @@ def sweep_once(rt: Runtime) -> int:
 
 def reminders_once(rt: Runtime) -> int:
     with rt.db.uow() as uow:
-        q = select(Reminder).where(Reminder.status == "scheduled", Reminder.due_at <= utcnow()).order_by(Reminder.due_at).limit(100)
-        if uow.session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True)
-        due = list(uow.session.scalars(q))
+        # Claimed with a conditional update: a reminder cancelled meanwhile is not sent, and a
+        # cancel arriving now waits for this commit and is told the reminder was sent.
+        due = reminders.claim_due(uow, now=utcnow())
         names = dict(uow.session.execute(select(Member.id, Member.display_name).where(
             Member.id.in_({r.created_by_id for r in due}))).all())
-        for r in due:
-            r.status = "sent"
         created = notify.add_deliveries(uow, [
             notify.NewDelivery(f"reminder:{r.id}", r.platform, r.target,
                                notifications.reminder(r.text, names.get(r.created_by_id or 0, "?")))
@@ -88,6 +86,7 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         retry_failures_once(rt)
         sweep_once(rt)
         sweep_effects_once(rt)
+        sweep_runs_once(rt)
         reminders_once(rt)
         digest_once(rt)
 

@@ -23,7 +23,6 @@ import copy
 import hashlib
 import hmac
 import json
-import queue
 import threading
 import time
 import urllib.error
@@ -335,8 +334,9 @@ def _decoded(value: Any) -> Any:
 class WsgiServer:
     """A WSGI app served by waitress on 127.0.0.1 and a free port, in a thread."""
 
-    def __init__(self, app: Callable[..., Any], *, threads: int = 4) -> None:
-        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    def __init__(self, app: Callable[..., Any], *, threads: int = 4, **options: Any) -> None:
+        """``options`` are waitress's (e.g. ``bot.slack.SERVER_OPTIONS``, as ``serve_http`` uses)."""
+        self._server = create_server(app, host="127.0.0.1", port=0, **{**options, "threads": threads})
         self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
 
     @property
@@ -414,11 +414,17 @@ class SlackRequests:
               channel: str = "C0CRM0001") -> tuple[Response, str]:
         """Click a rendered button, or pick ``option`` in a rendered menu; returns the response and
         the response_url Slack gave with the click."""
+        data = self.click_payload(element, option=option, user=user, channel=channel)
+        return self.interaction(data), data["response_url"]
+
+    def click_payload(self, element: dict[str, Any], *, option: dict[str, Any] | None = None, user: str = "UADMIN01",
+                      channel: str = "C0CRM0001") -> dict[str, Any]:
+        """The ``block_actions`` payload of ``click`` (also what Socket Mode carries)."""
         data = payload("block_actions")
         if user != data["user"]["id"]:
             data["user"].update(id=user, username=user.lower(), name=user.lower())
         data["channel"]["id"] = data["container"]["channel_id"] = channel
-        data["response_url"] = response_url = self.next_response_url()
+        data["response_url"] = self.next_response_url()
         action: dict[str, Any] = {"action_id": element["action_id"], "block_id": "Xb0vK", "type": element["type"],
                                   "action_ts": f"{time.time():.6f}"}
         if element["type"] == "button":
@@ -429,11 +435,17 @@ class SlackRequests:
             assert option is not None, "pick an option of a menu"
             action.update(selected_option=option, placeholder=element.get("placeholder"))
         data["actions"] = [action]
-        return self.interaction(data), response_url
+        return data
 
     def submit(self, view: dict[str, Any], values: dict[str, str], *, user: str = "UADMIN01") -> Response:
         """Submit a view as opened by ``views.open``, with ``{block_id: value}`` filled in."""
+        return self.interaction(self.submission(view, values, user=user))
+
+    def submission(self, view: dict[str, Any], values: dict[str, str], *, user: str = "UADMIN01") -> dict[str, Any]:
+        """The ``view_submission`` payload of ``submit`` (also what Socket Mode carries)."""
         data = payload("view_submission")
+        self._responses += 1  # each submission has its own trigger_id, as on Slack
+        data["trigger_id"] = f"{data['trigger_id']}.{self._responses}"
         if user != data["user"]["id"]:
             data["user"].update(id=user, username=user.lower(), name=user.lower())
         state: dict[str, dict[str, Any]] = {}
@@ -451,7 +463,7 @@ class SlackRequests:
         data["view"].update({k: v for k, v in view.items() if k in ("blocks", "callback_id", "private_metadata",
                                                                      "title", "submit", "close")})
         data["view"]["state"] = {"values": state}
-        return self.interaction(data)
+        return data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -459,13 +471,24 @@ class SlackRequests:
 
 
 class SocketModeStub:
-    """Slack's Socket Mode endpoint on ``ws://127.0.0.1:PORT/link``: says ``hello`` to a client
-    when it connects, sends envelopes on demand and collects what the client sends back. Its
-    asyncio loop runs in its own thread, so synchronous code (Bolt) can use it."""
+    """Slack's Socket Mode endpoint on ``ws://127.0.0.1:PORT/link``: says ``hello`` to each client
+    connection, sends envelopes on demand (on the newest connection, or one named by its number)
+    and collects what clients send back. Its asyncio loop runs in its own thread, so synchronous
+    code (Bolt) can use it. Faults: ``go_silent`` (a connection dropped without a close frame:
+    nothing more is read or answered, pings included), ``refresh`` (Slack's ``disconnect`` of
+    ``refresh_requested``: the connection stays open, as on Slack, until the client leaves it).
+
+    Slack waits ``ACK_DEADLINE`` seconds for an envelope's acknowledgement, then counts it as
+    failed; ``ack_for`` waits that long by default."""
+
+    ACK_DEADLINE = 3.0
 
     def __init__(self) -> None:
-        self.received: queue.Queue[dict[str, Any]] = queue.Queue()
         self.connected = threading.Event()
+        self.connections: list[Any] = []
+        #: What clients sent, in order, with ``_connection`` (its number) and ``_at`` (``time.monotonic()``).
+        self.sent_back: list[dict[str, Any]] = []
+        self._opened = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socket-mode-stub", daemon=True)
         self._server: Any = None
@@ -482,7 +505,8 @@ class SocketModeStub:
         self._thread.start()
 
         async def start() -> Any:
-            return await serve(self._session, "127.0.0.1", 0)
+            # No pings from Slack's side: a client has to notice a dead connection by its own.
+            return await serve(self._session, "127.0.0.1", 0, ping_interval=None)
 
         self._server = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -490,6 +514,8 @@ class SocketModeStub:
 
     def __exit__(self, *exc: object) -> None:
         async def stop() -> None:
+            for connection in self.connections:  # a silent one would hold the server's close
+                connection.transport.abort()
             self._server.close()
             await self._server.wait_closed()
 
@@ -501,7 +527,11 @@ class SocketModeStub:
             self._loop.close()
 
     async def _session(self, connection: Any) -> None:
-        self._connection = connection
+        with self._opened:
+            self.connections.append(connection)
+            self._connection = connection
+            number = len(self.connections)
+            self._opened.notify_all()
         await connection.send(json.dumps({"type": "hello", "num_connections": 1,
                                           "debug_info": {"host": "applink-stub", "approximate_connection_time": 18060},
                                           "connection_info": {"app_id": "A0MONA001"}}))
@@ -510,9 +540,19 @@ class SocketModeStub:
 
         try:
             async for message in connection:
-                self.received.put(json.loads(message))
+                got = {**json.loads(message), "_connection": number, "_at": time.monotonic()}
+                with self._opened:
+                    self.sent_back.append(got)
+                    self._opened.notify_all()
         except ConnectionClosed:
             pass  # the SDK drops the socket without a closing handshake
+
+    def wait_connections(self, count: int, timeout: float = 10.0) -> int:
+        """Wait until ``count`` connections were opened in all; returns how many were."""
+        with self._opened:
+            if not self._opened.wait_for(lambda: len(self.connections) >= count, timeout):
+                raise AssertionError(f"{len(self.connections)} of {count} Socket Mode connections within {timeout}s")
+            return len(self.connections)
 
     def hang_up(self) -> None:
         """Close the client's connection from Slack's side, as Slack does when it rotates hosts.
@@ -520,13 +560,44 @@ class SocketModeStub:
         if self._connection is not None:
             asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(5)
 
-    def send(self, envelope: dict[str, Any]) -> None:
-        assert self.connected.wait(5), "no Socket Mode client connected"
-        asyncio.run_coroutine_threadsafe(self._connection.send(json.dumps(envelope)), self._loop).result(5)
+    def go_silent(self, number: int | None = None) -> None:
+        """The connection (default: the newest) stops reading and sending without closing, as
+        when the network drops it: the client's pings go unanswered."""
+        connection = self._pick(number)
+        self._loop.call_soon_threadsafe(connection.transport.pause_reading)
 
-    def ack_for(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self.received.get(timeout=max(0.01, deadline - time.monotonic()))
-            if message.get("envelope_id") == envelope_id:
-                return message
+    def refresh(self, number: int | None = None) -> None:
+        """Ask the client to move to a new connection, as Slack does every few hours."""
+        self.send({"type": "disconnect", "reason": "refresh_requested",
+                   "debug_info": {"host": "applink-stub"}}, on=number)
+
+    def _pick(self, number: int | None) -> Any:
+        assert self.connected.wait(5), "no Socket Mode client connected"
+        with self._opened:
+            return self.connections[-1] if number is None else self.connections[number - 1]
+
+    def send(self, envelope: dict[str, Any], *, on: int | None = None) -> float:
+        """Send on connection number ``on`` (1 is the first; default: the newest); returns when
+        it was sent (``time.monotonic()``)."""
+        connection = self._pick(on)
+        asyncio.run_coroutine_threadsafe(connection.send(json.dumps(envelope)), self._loop).result(5)
+        return time.monotonic()
+
+    def ack_for(self, envelope_id: str, timeout: float = ACK_DEADLINE, *, sent_at: float | None = None,
+                nth: int = 1) -> dict[str, Any]:
+        """The ``nth`` acknowledgement of ``envelope_id`` (an envelope sent twice is acknowledged
+        twice), if it comes within ``timeout`` (by default Slack's deadline) of ``sent_at`` (what
+        ``send`` returned; default: now)."""
+
+        def found() -> list[dict[str, Any]]:
+            return [m for m in self.sent_back if m.get("envelope_id") == envelope_id]
+
+        left = timeout if sent_at is None else sent_at + timeout - time.monotonic()
+        with self._opened:
+            if not self._opened.wait_for(lambda: len(found()) >= nth, max(0.0, left)):
+                raise AssertionError(f"envelope {envelope_id} was not acknowledged ({nth}×) within {timeout}s")
+            return found()[nth - 1]
+
+    def acks_for(self, envelope_id: str) -> list[dict[str, Any]]:
+        with self._opened:
+            return [m for m in self.sent_back if m.get("envelope_id") == envelope_id]

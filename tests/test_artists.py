@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from core.artists import Artist, Interaction, Opportunity, StageStay
@@ -63,6 +64,7 @@ def test_a_duplicate_name_is_refused(bot, mona):
     bot.run("/artist add Nova")
     r = bot.run("/artist add nova")
     assert r.error and "Nova already exists (#1)" in r.text
+    assert r.title == "Nova (#1)"  # the card of the one that exists, below the message
     assert count(mona, Artist) == 1
 
 
@@ -222,3 +224,11 @@ def test_list_filters_by_stage_and_owner(bot):
     assert "Alex" not in bot.run("/artist list --stage villa prep").text
     assert bot.run("/artist list --owner @Lina").title.startswith("Artists: 2 ")
     assert "No team member is called @ghost" in bot.run("/artist list --owner @ghost").text
+
+
+@pytest.mark.probe("input: an ambiguous name among many says the real count")
+def test_an_ambiguous_name_among_many_says_how_many_match_in_all(bot):
+    for n in range(1, 13):
+        bot.run(f"/artist add Alex {n:02d}")
+    r = bot.run("/artist show Alex")
+    assert len(r.buttons) == 5 and r.footer == "and 7 more: type more of the name."

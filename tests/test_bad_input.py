@@ -49,6 +49,34 @@ def test_bad_input_gets_a_specific_message_and_changes_nothing(bot, mona, comman
     assert rows(mona) == before
 
 
+@pytest.mark.probe("input: invisible names, impossible times, numbers past the columns")
+@pytest.mark.parametrize(("command", "message"), [
+        # Names that show nothing are refused, whatever invisible character they are made of.
+        *[(f"/artist add {c}{c}", "shows nothing: it needs at least one visible character")
+          for c in ("\u2060", "\ufeff", "\u3164", "\u2800", "\u00ad", "\u034f", "\u180e")],
+        ("/remind me tomorrow 25:99 call Alex", "25:99 is not a time of day"),
+        # Numbers past what the columns hold, and digits int() cannot read, are told, not crashed on.
+        ("/artist add Alex --followers 99999999999999999999", "--followers must be a whole number"),
+        ("/artist add Alex --followers 9999999999999999999", "--followers is too large"),
+        ("/mona notify remove 99999999999", "Nothing has the number #99999999999."),
+        ("/mona jobs retry 99999999999", "Nothing has the number #99999999999."),
+        ("/remind cancel 99999999999", "Nothing has the number #99999999999."),
+        ("/mod case 99999999999 --in discord:1", "Nothing has the number #99999999999."),
+        ("/remind cancel \u00b2", "ID must be a number like 12 or #12, not \u00b2."),
+        ("/artist deal-status \u00b2 won", "DEAL_ID must be a number like 12 or #12"),
+])
+def test_input_found_by_probing_gets_a_specific_message_and_changes_nothing(bot, mona, command, message):
+    test_bad_input_gets_a_specific_message_and_changes_nothing(bot, mona, command, message)
+
+
+@pytest.mark.probe("input: invisible names, impossible times, numbers past the columns")
+def test_a_follower_count_past_two_billion_is_kept(bot, mona):
+    bot.run("/artist add Big Star --followers 3000000000")
+    with mona.db.uow() as uow:
+        assert uow.session.scalars(select(Artist.followers)).one() == 3_000_000_000
+    assert "Followers: 3,000,000,000" in bot.run("/artist show Big Star").plain_text()
+
+
 def test_over_long_note_is_refused(bot, mona):
     bot.run("/artist add Alex")
     r = bot.run("/artist note Alex " + "blah " * 900)

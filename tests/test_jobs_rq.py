@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from slack_sdk import WebClient
 from sqlalchemy import func, select, update
 
 from bot.app import Mona, bootstrap
@@ -33,10 +34,11 @@ from bot.slack import build_app, wsgi_app
 from core import outbox
 from core.config import Settings
 from core.db import Database, utcnow
-from core.notify import Delivery, Reminder
+from core.notify import Delivery, JobRun, Reminder
 from core.outbox import OutboxEvent
 from tests.conftest import ADMIN, PG_URL, empty
 from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, SlackRequests, WebApiStub, WsgiServer
+from tests.test_notifiers import PagedWebApi
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "C0CRM"
@@ -196,7 +198,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def web_api() -> Iterator[WebApiStub]:
-    with WebApiStub() as stub:
+    with PagedWebApi() as stub:  # conversations.history by time and a page at a time, as Slack's
         yield stub
 
 
@@ -384,6 +386,31 @@ def test_a_worker_killed_while_posting_is_replaced_and_the_message_exists_once(r
     assert len(web_api.calls_to("chat.postMessage")) == 1
 
 
+@pytest.mark.probe("jobs: exactly once on a busy channel")
+def test_a_worker_killed_while_posting_in_a_busy_channel_is_replaced_and_the_message_exists_once(
+        rq_mona: Mona, slack_admin: ConsoleBot, web_api: WebApiStub, workers: Workers) -> None:
+    web_api.hold("chat.postMessage", 4.0)
+    route_to_slack(slack_admin)
+    add_alex(slack_admin)
+
+    first = workers.start()
+    [posted] = web_api.wait_messages(CHANNEL, timeout=10)  # Slack has it; the worker waits for the answer
+    first.kill()
+    people = WebClient(token="xoxp-people", base_url=web_api.api_url)
+    for i in range(192):  # the channel is busy meanwhile
+        people.chat_postMessage(channel=CHANNEL, text=f"message {i}")
+
+    workers.start()
+    [delivery] = wait_until(delivery_status(rq_mona.db, "sent"), timeout=10, what="sent by the second worker")
+    assert delivery.attempts == 2 and delivery.uncertain
+    assert delivery.ref == f"{CHANNEL}:{posted['ts']}"  # the message found behind 192 others, not a new one
+    assert len(web_api.calls_to("conversations.history")) >= 2  # page after page
+    time.sleep(1.2)
+    ours = [m for m in web_api.messages_in(CHANNEL) if m.get("metadata")]
+    assert [key_of(m) for m in ours] == [delivery.key]
+    assert len(web_api.messages_in(CHANNEL)) == 193
+
+
 # ------------------------------------------------------------------------------------ 4. two relays
 
 
@@ -450,6 +477,21 @@ def test_an_http_500_is_retried_and_delivered_once(rq_mona: Mona, slack_admin: C
     assert len(web_api.messages_in(CHANNEL)) == 1 and len(web_api.calls_to("chat.postMessage")) == 2
 
 
+@pytest.mark.probe("jobs: exactly once on a busy channel")
+def test_an_answer_lost_after_slack_posted_is_retried_without_a_second_post(rq_mona: Mona, slack_admin: ConsoleBot,
+                                                                           web_api: WebApiStub, workers: Workers) -> None:
+    web_api.drop_response("chat.postMessage")  # Slack posts it, then the connection drops: a network error
+    route_to_slack(slack_admin)
+    add_alex(slack_admin)
+    workers.start()
+
+    [posted] = web_api.wait_messages(CHANNEL, timeout=10)
+    [delivery] = wait_until(delivery_status(rq_mona.db, "sent"), timeout=10, what="sent")
+    assert delivery.attempts == 2 and delivery.ref == f"{CHANNEL}:{posted['ts']}"  # found, not posted again
+    time.sleep(1.2)
+    assert len(web_api.messages_in(CHANNEL)) == 1 and len(web_api.calls_to("chat.postMessage")) == 1
+
+
 def test_channel_not_found_is_dead_listed_in_jobs_and_retried_from_its_button(rq_mona: Mona, slack_admin: ConsoleBot,
                                                                               console: ConsoleBot, web_api: WebApiStub,
                                                                               workers: Workers) -> None:
@@ -502,3 +544,76 @@ def test_a_reminder_survives_a_worker_restart_and_is_delivered_once(rq_mona: Mon
     assert "[#crm]" not in first.output()
     with rq_mona.db.uow() as uow:
         assert uow.session.scalars(select(Reminder.status)).all() == ["sent"]
+
+
+# ------------------------------------------------------------------------------------ 7. Redis drops mid-job
+
+
+@pytest.mark.probe("jobs: a worker rides out a Redis outage")
+def test_a_worker_rides_out_redis_going_away_mid_job_and_delivers_what_comes_after(rq_mona: Mona,
+                                                                                   slack_admin: ConsoleBot,
+                                                                                   web_api: WebApiStub,
+                                                                                   redis_server: RedisServer,
+                                                                                   workers: Workers) -> None:
+    web_api.hold("chat.postMessage", 1.5)  # time to take Redis away while the job runs
+    route_to_slack(slack_admin)
+    add_alex(slack_admin)
+    worker = workers.start()
+    web_api.wait_messages(CHANNEL, timeout=10)  # the job is under way: Slack has it, its answer is held
+    redis_server.stop()
+    wait_until(delivery_status(rq_mona.db, "sent"), timeout=10, what="recorded in PostgreSQL")
+    wait_until(lambda: "Connection refused" in worker.log() or worker.proc.poll() is not None, timeout=15,
+               what="noticed by the worker")
+
+    redis_server.start()  # same port, and empty: what was queued is gone
+    r = slack_admin.run("/artist add Nova")
+    assert not r.error, r.text
+
+    posted = web_api.wait_messages(CHANNEL, 2, timeout=20)
+    assert worker.proc.poll() is None, "the worker quit"
+    workers.wait_registered(worker)  # listening on its queues again
+    rows = wait_until(delivery_status(rq_mona.db, "sent", 2), timeout=5, what="both sent")
+    assert sorted(key_of(m) for m in posted) == sorted(d.key for d in rows)
+    assert ["Alex" in posted[0]["text"], "Nova" in posted[1]["text"]] == [True, True]
+    time.sleep(1.2)  # a sweep later: still two
+    assert len(web_api.messages_in(CHANNEL)) == 2
+
+    redis_server.stop()  # a deploy during an outage: SIGTERM still stops it, cleanly
+    assert worker.stop() == 0
+
+
+# ------------------------------------------------------------------------------------ 8. a long job while Redis is down
+
+
+@pytest.mark.probe("jobs: an after-commit step that fails says what was saved")
+def test_a_long_job_started_while_redis_is_down_is_saved_queued_and_run_once_redis_is_back(
+        rq_mona: Mona, console: ConsoleBot, redis_server: RedisServer, workers: Workers) -> None:
+    redis_server.stop()
+    r = console.run("/mona rebuild-stats")
+    assert not r.error, r.text
+    assert r.text == "Job 1 is queued; its progress will show in this channel."
+    assert r.footer == "The queue is unreachable right now: job 1 is saved and will start as soon as it is back."
+    with rq_mona.db.uow() as uow:
+        assert uow.session.get(JobRun, 1).status == "queued"
+
+    redis_server.start()  # empty: the job was never handed over
+    worker = workers.start()
+    wait_until(lambda: job_run_status(rq_mona.db, 1) == "done", timeout=15, what="run by the worker")
+    time.sleep(1.2)  # a sweep later: it ran once
+    assert worker.output().count("Rebuilt the stage statistics of 0 artists") == 1
+
+
+def job_run_status(db: Database, run_id: int) -> str | None:
+    with db.uow() as uow:
+        run = uow.session.get(JobRun, run_id)
+        return run.status if run else None
+
+
+@pytest.mark.probe("jobs: a worker rides out a Redis outage")
+def test_compose_restarts_the_services_that_exit() -> None:
+    """With a worker that rides out Redis outages, a restart policy brings back whatever else ends one."""
+    import yaml
+
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    assert {name: svc.get("restart") for name, svc in services.items() if name in ("bot", "worker")} == {
+        "bot": "unless-stopped", "worker": "unless-stopped"}

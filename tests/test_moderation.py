@@ -277,3 +277,33 @@ def test_on_discord_the_mod_commands_do_not_offer_in_which_only_the_console_and_
     ban = next(s for s in shapes if s.names == ("mod", "ban"))
     assert [(o.name, o.kind, o.required) for o in ban.options] == [("target", "user", True), ("reason", "string", True)]
     assert "[--in PLATFORM:ID]" in mona.dispatcher.registry.commands[("mod", "ban")].full_usage
+
+
+class QueueDown:
+    """An effect runner whose queue is unreachable (Redis down at commit)."""
+
+    def start(self, effect_id: int) -> None:
+        raise ConnectionError("redis is down")
+
+    def outcome(self, effect_id: int, *, wait_s: float) -> PlatformEffect | None:
+        raise AssertionError("not asked when nothing was enqueued")
+
+
+@pytest.mark.probe("jobs: an after-commit step that fails says what was saved")
+def test_a_ban_whose_job_cannot_be_enqueued_is_saved_queued_and_swept_later(mona):
+    from core.app import Application, Services
+    from handlers.registry import Dispatcher
+    from jobs.effects import sweep_effects_once
+
+    down = ConsoleBot(Dispatcher(Application(mona.db, mona.settings, Services(effects=QueueDown()))), user_name="Lina")
+    r = down.run(f"/mod ban @7007 raid {IN}")
+    assert not r.error and r.text == "Case 1: ban @7007."
+    assert r.footer == "Queued: Discord will carry it out as soon as a worker is free."
+    [effect] = platform_effects(mona)
+    assert effect.status == "queued"
+    with mona.db.uow() as uow:  # half a minute later the sweep hands it to a worker
+        uow.session.execute(update(PlatformEffect).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+        uow.commit()
+    assert sweep_effects_once(mona.runtime) == 1
+    mona.run_pending_jobs()
+    assert platform_effects(mona)[0].status == "failed"  # tried: no Discord credentials in the tests

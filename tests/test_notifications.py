@@ -186,6 +186,38 @@ def test_a_worker_that_died_mid_send_is_replaced_and_the_retry_checks_before_pos
     assert deliveries(mona)[0].status == "sent"
 
 
+@pytest.mark.probe("jobs: exactly once on a busy channel")
+def test_a_discord_delivery_whose_worker_died_is_found_behind_250_later_messages_and_not_posted_again(mona):
+    from bot.notify_discord import discord_notifier, nonce_of
+    from core import notify
+    from tests.discord_stub import BOT_TOKEN
+    from tests.test_notifiers import SnowflakeDiscord
+
+    with SnowflakeDiscord(echo_nonce=True) as api:
+        api.nonce_memory_s = 0  # the lost attempt is older than Discord's memory of nonces
+        discord = discord_notifier(BOT_TOKEN, api.api_base)
+        mona.runtime.notifiers["discord"] = discord
+        with mona.db.uow() as uow:
+            [delivery_id] = notify.add_deliveries(uow, [notify.NewDelivery(
+                "event:1:rule:1", "discord", "1300000000000000001", Message("Alex added to MONA"))])
+            uow.commit()
+        # A worker claimed it, posted it, and died before it could record it: the lease ran out.
+        lost = discord.send("1300000000000000001", Message("Alex added to MONA"), key="event:1:rule:1")
+        with mona.db.uow() as uow:
+            uow.session.execute(update(Delivery).values(status="in_flight", attempts=1,
+                                                        lease_until=func.now() - dt.timedelta(seconds=1)))
+            uow.commit()
+        for i in range(250):  # the channel is busy meanwhile
+            discord.send("1300000000000000001", Message(f"message {i}"), key=f"other:{i}")
+
+        assert tasks.deliver(delivery_id) == "sent"
+
+        d = deliveries(mona)[0]
+        assert (d.status, d.attempts, d.ref) == ("sent", 2, lost)
+        nonces = [m["nonce"] for m in api.messages("1300000000000000001")]
+        assert nonces.count(nonce_of("event:1:rule:1")) == 1 and len(nonces) == 251
+
+
 def test_reminders_are_kept_until_due_then_posted(bot, mona, out):
     r = bot.run("/remind me in 2h call Alex about the EP")
     assert r.text.startswith("I will remind you on ") and r.text.endswith("(Europe/Paris): call Alex about the EP")
@@ -257,7 +289,7 @@ def test_a_long_job_shows_progress_then_its_result(bot, mona, out):
         uow.session.execute(StageDuration.__table__.delete())
         uow.commit()
     r = bot.run("/mona rebuild-stats")
-    assert r.text == "Started job 1; its progress will show in this channel."
+    assert r.text == "Job 1 is queued; its progress will show in this channel."
     mona.run_pending_jobs()
     printed = out.getvalue()
     assert "[#console] Job 1: rebuild_stats — 0 / 3…" in printed
@@ -284,7 +316,7 @@ def test_a_failed_long_job_reports_in_its_thread_with_a_retry_button(bot, mona, 
     jobs = bot.run("/mona jobs")
     assert "1. rebuild_stats · failed" in jobs.plain_text()
     again = bot.click(jobs, "Retry job 1")
-    assert again.text == "Job 1 started again."
+    assert again.text == "Job 1 is queued again."
     mona.run_pending_jobs()
     assert "fine now" in out.getvalue()
 
@@ -299,27 +331,85 @@ class UnreachableQueue:
         return None
 
 
-def test_a_long_job_the_queue_refuses_is_marked_failed_and_can_be_retried(bot, mona, out, settings):
+QUEUE_DOWN = "The queue is unreachable right now: job 1 is saved and will start as soon as it is back."
+
+
+def _offline(mona, settings):
+    """The same bot, with a queue that refuses every job (Redis down)."""
     from bot.console import ConsoleBot
     from core.app import Application, Services
     from handlers.registry import Dispatcher
 
-    offline = ConsoleBot(Dispatcher(Application(mona.db, settings, Services(jobs=UnreachableQueue()))), user_name="Lina")
+    return ConsoleBot(Dispatcher(Application(mona.db, settings, Services(jobs=UnreachableQueue()))), user_name="Lina")
+
+
+def _a_minute_ago(mona) -> None:
+    """Time passes: the run was saved longer ago than the sweep waits for its job."""
+    with mona.db.uow() as uow:
+        uow.session.execute(update(JobRun).values(created_at=func.now() - dt.timedelta(minutes=1)))
+        uow.commit()
+
+
+@pytest.mark.probe("jobs: an after-commit step that fails says what was saved")
+def test_a_long_job_the_queue_refuses_is_saved_queued_and_started_by_the_sweep_once_the_queue_is_back(
+        bot, mona, out, settings):
+    offline = _offline(mona, settings)
     r = offline.run("/mona rebuild-stats")
     assert not r.error
-    assert r.footer == "Job 1 could not start: the queue was unreachable. Retry it from /mona jobs."
+    assert r.text == "Job 1 is queued; its progress will show in this channel."
+    assert r.footer == QUEUE_DOWN
+    assert "nothing was saved" not in r.plain_text() and "could not" not in r.plain_text()
     with mona.db.uow() as uow:
         run = uow.session.get(JobRun, 1)
-        assert (run.status, run.error) == ("failed", "the queue was unreachable")
+        assert (run.status, run.error) == ("queued", None)
     jobs = offline.run("/mona jobs")
-    assert "1. rebuild_stats · failed · 0/0 · the queue was unreachable" in jobs.plain_text()
+    assert "1. rebuild_stats · queued · 0/0" in jobs.plain_text()
     assert "Queues: Redis unreachable" in jobs.plain_text()
-    still_down = offline.click(jobs, "Retry job 1")
-    assert still_down.footer == "Job 1 could not start: the queue was unreachable. Retry it from /mona jobs."
-    back = bot.click(jobs, "Retry job 1")  # the queue is back
-    assert back.text == "Job 1 started again." and back.footer is None
+    assert "Retry job 1" not in [a.label for a in jobs.actions]  # nothing to retry: it is on its way
+
+    mona.run_pending_jobs()  # the queue is back, but the run was saved a moment ago: its job may yet come
+    assert out.getvalue() == ""
+    _a_minute_ago(mona)
+    mona.run_pending_jobs()  # the ticker's sweep hands it over
     mona.run_pending_jobs()
-    assert "Rebuilt the stage statistics of 0 artists" in out.getvalue()
+    assert out.getvalue().count("Rebuilt the stage statistics of 0 artists") == 1
+    with mona.db.uow() as uow:
+        assert uow.session.get(JobRun, 1).status == "done"
+
+
+def test_a_run_handed_over_twice_runs_once(bot, mona, out):
+    bot.run("/mona rebuild-stats")  # handed to the queue after commit
+    _a_minute_ago(mona)
+    longjobs.sweep_runs_once(mona.runtime)  # and by the sweep, as if its job were lost
+    mona.runtime.queue.enqueue(longjobs.run_job, 1)
+    mona.run_pending_jobs()
+    assert out.getvalue().count("Rebuilt the stage statistics of 0 artists") == 1
+
+
+@pytest.mark.probe("jobs: an after-commit step that fails says what was saved")
+def test_a_failed_long_job_retried_while_the_queue_is_down_is_queued_and_started_by_the_sweep(
+        bot, mona, out, settings, monkeypatch):
+    calls = []
+
+    def broken_once(uow, progress):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return "fine now"
+
+    monkeypatch.setitem(longjobs.KINDS, "rebuild_stats", broken_once)
+    bot.run("/mona rebuild-stats")
+    mona.run_pending_jobs()
+    offline = _offline(mona, settings)
+    jobs = offline.run("/mona jobs")
+    assert "1. rebuild_stats · failed" in jobs.plain_text()
+    again = offline.click(jobs, "Retry job 1")
+    assert again.text == "Job 1 is queued again." and again.footer == QUEUE_DOWN
+    with mona.db.uow() as uow:
+        assert uow.session.get(JobRun, 1).status == "queued"
+    _a_minute_ago(mona)
+    mona.run_pending_jobs()
+    assert "fine now" in out.getvalue() and len(calls) == 2
     with mona.db.uow() as uow:
         assert uow.session.get(JobRun, 1).status == "done"
 

@@ -6,15 +6,18 @@ every failure is either ``RetryLater`` (with the server's retry-after) or ``Perm
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import io
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from bot.notify_console import ConsoleNotifier
-from bot.notify_discord import DiscordNotifier, discord_notifier, nonce_of
+from bot.notify_discord import DISCORD_EPOCH_MS, DiscordNotifier, discord_notifier, nonce_of
 from bot.notify_slack import SlackNotifier, slack_client, slack_notifier
 from bot.slack_render import blocks, fallback_text
 from core.config import Settings
@@ -24,6 +27,72 @@ from tests.discord_stub import BOT_TOKEN as DISCORD_TOKEN
 from tests.discord_stub import DiscordStub
 from tests.slack_stub import BOT_TOKEN as SLACK_TOKEN
 from tests.slack_stub import WebApiStub
+
+# ----------------------------------------------------------------------------------------------
+# The stand-ins, read back as the platforms read back a busy channel: by time, a page at a time.
+# (What tests/slack_stub.py and tests/discord_stub.py could do themselves.)
+
+
+class PagedWebApi(WebApiStub):
+    """Slack's Web API stand-in whose ``conversations.history`` and ``conversations.replies`` read
+    as Slack's do: only messages between ``oldest`` and ``latest`` (exclusive unless
+    ``inclusive``), ``limit`` at a time but never more than ``page_cap`` (Slack may return fewer
+    than asked), and a ``next_cursor`` to the next page while there is more."""
+
+    page_cap = 100
+
+    def _read(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        inclusive = str(body.get("inclusive")).lower() in ("1", "true")
+        oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
+        cursor = str(body.get("cursor") or "")
+        start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
+        limit = min(self.page_cap, int(body.get("limit") or 100))
+        everything = super()._read(method, {**body, "limit": 10**9})["messages"]
+        between = [m for m in everything
+                   if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)]
+        page = between[start:start + limit]
+        more = start + limit < len(between)
+        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": next_cursor}}
+
+
+class SnowflakeDiscord(DiscordStub):
+    """Discord's REST stand-in with message ids that are snowflakes of the time they were made,
+    ``GET …/messages?after=ID`` answered as Discord does (the ``limit`` messages right after ``ID``,
+    newest first), and nonces remembered for ``nonce_memory_s`` seconds only (Discord: a few
+    minutes), after which a post with the same nonce is a new message."""
+
+    nonce_memory_s = 300.0
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._last_id = 0
+        self._posted_at: dict[str, float] = {}
+
+    def _next_id(self) -> str:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        self._last_id = max(self._last_id + 1, ms << 22)
+        return str(self._last_id)
+
+    def _answer(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        parts = path.removeprefix("/api/v10/").strip("/").split("/")
+        if method == "GET" and len(parts) == 3 and "after" in query:
+            status, newest_first = super()._answer(method, path, {"limit": "100"}, body)
+            if status != 200:
+                return status, newest_first
+            with self._lock:
+                channel = self.channels[parts[1]]
+                after = int(query["after"])
+                limit = min(100, int(query.get("limit") or 50))
+                later = [self._shown(m) for m in channel.messages if int(m["id"]) > after][:limit]
+            return 200, list(reversed(later))
+        if method == "POST" and len(parts) == 3 and isinstance(body, dict) and body.get("nonce") is not None:
+            with self._lock:
+                first = self._posted_at.setdefault(str(body["nonce"]), time.monotonic())
+            if time.monotonic() - first >= self.nonce_memory_s:
+                body = {k: v for k, v in body.items() if k != "enforce_nonce"}  # Discord forgot it
+        return super()._answer(method, path, query, body)
+
 
 CHANNEL = "C0NOTIFY1"
 DCHANNEL = "1300000000000000001"
@@ -237,6 +306,58 @@ def test_slack_user_text_pings_nobody(slack: SlackNotifier, slack_api: WebApiStu
 
 
 # ----------------------------------------------------------------------------------------------
+def _a_second_ago() -> dt.datetime:
+    """When the lost attempt began: a whole second back (the stand-ins' clocks count seconds)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+
+
+@pytest.mark.probe("jobs: exactly once on a busy channel")
+def test_slack_a_retry_finds_its_message_behind_250_later_ones_reading_every_page_since_the_attempt(
+        ) -> None:
+    with PagedWebApi() as api:
+        slack = slack_notifier(Settings(database_url="sqlite://", slack_bot_token=SLACK_TOKEN, slack_api_url=api.api_url))
+        began = _a_second_ago()
+        lost = slack.send(CHANNEL, ASSIGNED, key="delivery:1")  # posted; the worker died before it knew
+        for i in range(250):  # a busy channel meanwhile
+            slack.send(CHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
+
+        again = slack.send_unless_sent(CHANNEL, ASSIGNED, key="delivery:1", since=began)
+
+        assert again == lost
+        ours = [m for m in api.messages_in(CHANNEL) if m["metadata"]["event_payload"]["key"] == "delivery:1"]
+        assert len(ours) == 1
+        pages = api.calls_to("conversations.history")
+        assert len(pages) >= 3  # 252 messages, at most 100 a page: every page read
+        assert {float(p.body["oldest"]) for p in pages} == {began.timestamp()}
+
+
+def test_slack_possibly_sent_without_a_time_still_reads_every_page_of_the_last_hour() -> None:
+    with PagedWebApi() as api:
+        slack = slack_notifier(Settings(database_url="sqlite://", slack_bot_token=SLACK_TOKEN, slack_api_url=api.api_url))
+        lost = slack.send(CHANNEL, ASSIGNED, key="delivery:1")
+        for i in range(150):
+            slack.send(CHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
+
+        assert slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True) == lost
+        assert len(api.messages_in(CHANNEL)) == 151
+
+
+def test_slack_a_retry_in_a_busy_thread_reads_every_page_of_the_thread() -> None:
+    with PagedWebApi() as api:
+        slack = slack_notifier(Settings(database_url="sqlite://", slack_bot_token=SLACK_TOKEN, slack_api_url=api.api_url))
+        parent = slack.send(CHANNEL, Message("Stream planned"), key="k:parent")
+        began = _a_second_ago()
+        for i in range(120):
+            slack.send(CHANNEL, Message(f"reply {i}", thread=parent), key=f"k:before:{i}")
+        reply = slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply")
+
+        assert slack.send_unless_sent(CHANNEL, Message("Starts soon", thread=parent), key="k:reply",
+                                      since=began) == reply
+        assert len(api.messages_in(CHANNEL)) == 122
+        pages = api.calls_to("conversations.replies")
+        assert len(pages) == 2 and {float(p.body["oldest"]) for p in pages} == {began.timestamp()}
+
+
 # Discord
 
 
@@ -335,6 +456,42 @@ def test_discord_possibly_sent_posts_a_message_that_was_never_posted(
     assert len(posted) == 2
     assert ref == f"{DCHANNEL}:{posted[1]['id']}"
     assert posted[1]["nonce"] == nonce_of("delivery:1")
+
+
+@pytest.mark.probe("jobs: exactly once on a busy channel")
+@pytest.mark.parametrize("how", ["since the attempt", "possibly sent"])
+def test_discord_a_retry_finds_its_message_behind_250_later_ones_once_discord_forgot_the_nonce(how: str) -> None:
+    with SnowflakeDiscord(echo_nonce=True) as api:
+        api.nonce_memory_s = 0  # the lost attempt is older than Discord's memory of nonces
+        discord = discord_notifier(DISCORD_TOKEN, api.api_base)
+        began = _a_second_ago()
+        lost = discord.send(DCHANNEL, ASSIGNED, key="delivery:1")  # posted; the worker died before it knew
+        for i in range(250):  # a busy channel meanwhile
+            discord.send(DCHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
+
+        if how == "since the attempt":
+            again = discord.send_unless_sent(DCHANNEL, ASSIGNED, key="delivery:1", since=began)
+        else:
+            again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+
+        assert again == lost
+        assert [m["nonce"] for m in api.messages(DCHANNEL)].count(nonce_of("delivery:1")) == 1
+        reads = api.requests_to("GET", f"/channels/{DCHANNEL}/messages")
+        assert len(reads) == 1  # the lost message is the first after the attempt began: on the first page
+
+
+def test_discord_a_retry_reads_every_page_after_the_attempt_to_know_it_never_posted() -> None:
+    with SnowflakeDiscord(echo_nonce=True) as api:
+        discord = discord_notifier(DISCORD_TOKEN, api.api_base)
+        began = _a_second_ago()
+        for i in range(250):
+            discord.send(DCHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
+
+        ref = discord.send_unless_sent(DCHANNEL, ASSIGNED, key="delivery:1", since=began)
+
+        posted = api.messages(DCHANNEL)
+        assert len(posted) == 251 and ref == f"{DCHANNEL}:{posted[-1]['id']}"
+        assert len(api.requests_to("GET", f"/channels/{DCHANNEL}/messages")) == 3  # 100, 100, 50: every page
 
 
 def test_discord_rate_limit_is_retry_later_with_discords_retry_after(

@@ -14,9 +14,13 @@ Twitch documents it, as far as mona is concerned:
   (websocket transport with the current session), ``GET /users``, ``GET /streams``,
   ``DELETE /moderation/chat``, ``POST`` / ``DELETE /moderation/bans`` (a moderator or the
   broadcaster cannot be banned: 400), ``POST /chat/messages``. Every request is recorded with its
-  query, JSON body and token's user; ``fail`` makes the next matching request answer an error.
-- EventSub on ``/ws``: ``session_welcome`` on connect; ``notify`` pushes a ``channel.chat.message``
-  notification whose event carries every documented field, nulls included (``chat_message``).
+  query, JSON body and token's user; ``fail`` makes the next matching request answer an error, and
+  ``throttle`` answer 429 with ``Ratelimit-Limit``, ``Ratelimit-Remaining`` and ``Ratelimit-Reset``
+  (the Unix time, in whole seconds, when the bucket refills) as Helix does.
+- EventSub on ``/ws``: ``session_welcome`` with a session id of its own on each connection;
+  ``notify`` pushes a ``channel.chat.message`` notification whose event carries every documented
+  field, nulls included (``chat_message``; shared chat with ``source=``), on the websocket of the
+  subscription; ``revoke`` sends a ``revocation`` message for it and forgets it.
 
 twitchio's three patch points are set through ``bot.twitch.point_at`` only (by ``LiveTwitch``, or
 by ``serve_twitch`` from the settings) and restored by ``twitchio_restored``, the one place that
@@ -57,6 +61,8 @@ MOD_ID = "100000002"
 VIEWER_ID = "100000003"
 SPAMMER_ID = "100000004"
 STRANGER_ID = "100000005"
+#: Another channel, whose chat is shared with the broadcaster's in a shared chat session.
+OTHER_CHANNEL_ID = "100000020"
 BOT_SCOPES = ["chat:read", "chat:write", "moderator:manage:banned_users", "moderator:manage:chat_messages",
               "user:read:chat", "user:write:chat"]
 #: Emotes the stand-in recognises in chat text (Twitch turns their names into emote fragments).
@@ -78,6 +84,7 @@ USERS = {u.id: u for u in (
     TwitchUser(VIEWER_ID, "vic", "Vic", (("subscriber", "12"), ("vip", "1"))),
     TwitchUser(SPAMMER_ID, "spammy", "Spammy"),
     TwitchUser(STRANGER_ID, "stranger", "Stranger"),
+    TwitchUser(OTHER_CHANNEL_ID, "otherchannel", "OtherChannel", (("broadcaster", "1"),)),
 )}
 BY_LOGIN = {u.login: u for u in USERS.values()}
 MODERATORS = frozenset({MOD_ID})
@@ -92,7 +99,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _error(status: int, message: str) -> web.Response:
-    errors = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+    errors = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
     return _json({"error": errors.get(status, "Error"), "status": status, "message": message}, status)
 
 
@@ -144,19 +151,29 @@ def fragments(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def chat_message(text: str, *, by: str, message_id: str | None = None) -> dict[str, Any]:
-    """The event of a ``channel.chat.message`` notification, every documented field present."""
+def chat_message(text: str, *, by: str, message_id: str | None = None, badges: tuple[tuple[str, str], ...] | None = None,
+                 source: str | None = None) -> dict[str, Any]:
+    """The event of a ``channel.chat.message`` notification, every documented field present.
+    ``badges`` replaces the chatter's badges (a moderator whose message carries none: ``()``);
+    ``source`` is the channel a shared chat message was sent in (``None``: not shared chat)."""
     who = USERS[by]
     broadcaster = USERS[BROADCASTER_ID]
+    message_id = message_id or str(uuid.uuid4())
+    shown = who.badges if badges is None else badges
+    as_badges = [{"set_id": s, "id": i, "info": "12" if s == "subscriber" else ""} for s, i in shown]
+    origin = USERS[source] if source is not None else None
     return {
         "broadcaster_user_id": broadcaster.id, "broadcaster_user_login": broadcaster.login,
         "broadcaster_user_name": broadcaster.name,
-        "source_broadcaster_user_id": None, "source_broadcaster_user_login": None, "source_broadcaster_user_name": None,
+        "source_broadcaster_user_id": origin.id if origin else None,
+        "source_broadcaster_user_login": origin.login if origin else None,
+        "source_broadcaster_user_name": origin.name if origin else None,
         "chatter_user_id": who.id, "chatter_user_login": who.login, "chatter_user_name": who.name,
-        "message_id": message_id or str(uuid.uuid4()), "source_message_id": None, "is_source_only": None,
+        "message_id": message_id, "source_message_id": message_id if origin else None,
+        "is_source_only": False if origin else None,
         "message": {"text": text, "fragments": fragments(text)},
-        "color": "#9146FF", "badges": [{"set_id": s, "id": i, "info": "12" if s == "subscriber" else ""} for s, i in who.badges],
-        "source_badges": None, "message_type": "text", "cheer": None, "reply": None,
+        "color": "#9146FF", "badges": as_badges,
+        "source_badges": as_badges if origin else None, "message_type": "text", "cheer": None, "reply": None,
         "channel_points_custom_reward_id": None, "channel_points_animation_id": None,
     }
 
@@ -177,9 +194,9 @@ class TwitchStandIn(RequestLog[Recorded]):
         super().__post_init__()
         self._port = 0
         self._runner: web.AppRunner | None = None
-        self._ws: web.WebSocketResponse | None = None
-        self._sockets: set[web.WebSocketResponse] = set()
-        self.session_id = f"session-{uuid.uuid4().hex[:12]}"
+        #: Open EventSub connections by session id; ``session_id`` is the latest one's.
+        self._sockets: dict[str, web.WebSocketResponse] = {}
+        self.session_id = ""
         self.subscriptions: list[dict[str, Any]] = []
         self.subscribed: asyncio.Event | None = None
         self._issued = itertools.count(2)
@@ -201,7 +218,7 @@ class TwitchStandIn(RequestLog[Recorded]):
         self._port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
+        for ws in list(self._sockets.values()):
             if not ws.closed:
                 await ws.close()
         if self._runner is not None:
@@ -223,6 +240,12 @@ class TwitchStandIn(RequestLog[Recorded]):
         """Answer the next ``method`` Helix request whose path contains ``path_part`` with an error."""
         self._add_failure(method, path_part, status, message)
 
+    def throttle(self, method: str, path_part: str, *, times: int = 1, reset_in: float = 0.0) -> None:
+        """Answer the next ``times`` such requests with 429, the bucket refilling ``reset_in``
+        seconds from when each is answered (``Ratelimit-Reset`` is in whole seconds, as Twitch's)."""
+        for _ in range(times):
+            self._add_failure(method, path_part, 429, reset_in)
+
     # -- reading what happened (from any thread) ------------------------------------------------
 
     def _describe(self, request: Recorded) -> str:
@@ -237,25 +260,44 @@ class TwitchStandIn(RequestLog[Recorded]):
     async def _eventsub(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
-        self._sockets.add(ws)
+        session = f"session-{uuid.uuid4().hex[:12]}"
+        self.session_id = session
+        self._sockets[session] = ws
         await ws.send_json({
             "metadata": {"message_id": str(uuid.uuid4()), "message_type": "session_welcome", "message_timestamp": _now()},
-            "payload": {"session": {"id": self.session_id, "status": "connected", "connected_at": _now(),
+            "payload": {"session": {"id": session, "status": "connected", "connected_at": _now(),
                                     "keepalive_timeout_seconds": int(request.query.get("keepalive_timeout_seconds", 10)),
                                     "reconnect_url": None, "recovery_url": None}}})
         async for _msg in ws:  # Twitch closes a connection that sends anything; the client sends nothing
             pass
-        self._sockets.discard(ws)
+        del self._sockets[session]
+        # Twitch ends the subscriptions of a websocket that closes.
+        self.subscriptions = [s for s in self.subscriptions if s["transport"]["session_id"] != session]
         return ws
 
+    def _chat_subscription(self) -> dict[str, Any]:
+        sub = next((s for s in self.subscriptions if s["type"] == "channel.chat.message"), None)
+        assert sub is not None, "the client is not subscribed to chat messages"
+        return sub
+
     async def notify(self, event: dict[str, Any]) -> None:
-        assert self._ws is not None and self.subscriptions, "the client has not subscribed"
-        sub = self.subscriptions[0]
-        await self._ws.send_json({
+        sub = self._chat_subscription()
+        await self._sockets[sub["transport"]["session_id"]].send_json({
             "metadata": {"message_id": str(uuid.uuid4()), "message_type": "notification", "message_timestamp": _now(),
                          "subscription_type": sub["type"], "subscription_version": sub["version"]},
             "payload": {"subscription": sub, "event": event}})
+
+    async def revoke(self, status: str = "user_removed") -> None:
+        """Twitch ends the chat subscription (the bot was banned, its token revoked …): a
+        ``revocation`` message on its websocket, and no more notifications for it."""
+        sub = self._chat_subscription()
+        self.subscriptions.remove(sub)
+        assert self.subscribed is not None
+        self.subscribed.clear()
+        await self._sockets[sub["transport"]["session_id"]].send_json({
+            "metadata": {"message_id": str(uuid.uuid4()), "message_type": "revocation", "message_timestamp": _now(),
+                         "subscription_type": sub["type"], "subscription_version": sub["version"]},
+            "payload": {"subscription": sub | {"status": status}}})
 
     # -- OAuth ----------------------------------------------------------------------------------
 
@@ -305,6 +347,11 @@ class TwitchStandIn(RequestLog[Recorded]):
         if known is None or request.headers.get("Client-Id") != CLIENT_ID:
             return _error(401, "Invalid OAuth token")
         failure = self._take_failure(request.method, path)
+        if failure is not None and failure.status == 429:
+            reset = int(time.time() + float(failure.detail))
+            response = _error(429, "Too Many Requests")
+            response.headers.update({"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(reset)})
+            return response
         if failure is not None:
             return _error(failure.status, failure.detail)
         return self._answer(request.method, path, query, body or {}, known[0])
@@ -315,13 +362,14 @@ class TwitchStandIn(RequestLog[Recorded]):
             return value if isinstance(value, list) else [value] if value else []
 
         if (method, path) == ("POST", "/eventsub/subscriptions"):
-            if body.get("transport", {}).get("session_id") != self.session_id:
+            session = body.get("transport", {}).get("session_id")
+            if session not in self._sockets:
                 return _error(400, "websocket transport session does not exist or has already disconnected")
             if user != body.get("condition", {}).get("user_id"):
                 return _error(403, "subscription missing proper authorization")
             sub = {"id": str(uuid.uuid4()), "status": "enabled", "type": body["type"], "version": body["version"],
                    "condition": body["condition"], "created_at": _now(), "cost": 0,
-                   "transport": {"method": "websocket", "session_id": self.session_id, "connected_at": _now()}}
+                   "transport": {"method": "websocket", "session_id": session, "connected_at": _now()}}
             self.subscriptions.append(sub)
             assert self.subscribed is not None
             self.subscribed.set()
@@ -441,12 +489,14 @@ class LiveTwitch(LiveLoop):
 
     # -- driving it from a test -----------------------------------------------------------------
 
-    def say(self, text: str, *, by: str) -> str:
-        """A chat message from ``by`` arrives; returns its message id."""
-        event = chat_message(text, by=by)
+    def say(self, text: str, *, by: str, badges: tuple[tuple[str, str], ...] | None = None,
+            source: str | None = None) -> str:
+        """A chat message from ``by`` arrives (``badges``, ``source``: see ``chat_message``);
+        returns its message id."""
+        event = chat_message(text, by=by, badges=badges, source=source)
         self.run(self.stand_in.notify(event))
-        if by != BOT_ID:
-            self._sent += 1
+        if by != BOT_ID and source in (None, BROADCASTER_ID):
+            self._sent += 1  # what the guard is to see (shared chat from elsewhere is not)
         return str(event["message_id"])
 
     @property

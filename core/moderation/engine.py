@@ -332,7 +332,7 @@ def parse_duration(text: str) -> int:
     rest = given.lower()
     if not rest:
         raise ValueError(f"no duration given; {_DURATION_HINT}")
-    if rest.isdigit():
+    if rest.isdecimal():
         rest += "s"
     total, pos = 0, 0
     while pos < len(rest):
