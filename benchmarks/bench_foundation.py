@@ -19,6 +19,7 @@ Run: `make bench` (MONA_BENCH_DATABASE_URL overrides the database; MONA_BENCH_N 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import random
 import statistics
@@ -108,11 +109,14 @@ def seed() -> None:
         conn.execute("ANALYZE")
 
 
+_TRIGGERS = itertools.count()
+
+
 def signed(command: str, text_: str) -> BoltRequest:
     body = urllib.parse.urlencode({
         "token": "x", "team_id": "T1", "team_domain": "bench", "channel_id": "C1", "channel_name": "bench",
         "user_id": ADMIN, "user_name": "bench", "command": command, "text": text_, "api_app_id": "A1",
-        "response_url": "http://127.0.0.1:9/response", "trigger_id": "1.2.3",
+        "response_url": "http://127.0.0.1:9/response", "trigger_id": f"1.2.{next(_TRIGGERS)}",  # unique, as on Slack
     })
     ts, sig = slack_signature(body, SECRET)
     headers = {"content-type": ["application/x-www-form-urlencoded"], "x-slack-signature": [sig],
@@ -191,12 +195,28 @@ def main() -> None:
                                                     text=f"/artist show Artist {ids[i]:05d}"))
         assert not reply.error, reply.text
 
+    from bot.slack import EVENTS_PATH, wsgi_app
+
+    web = wsgi_app(mona, mona_app)
+
+    def over_http(i: int) -> None:
+        req = signed("/artist", f"show Artist {ids[i]:05d}")
+        raw = req.raw_body.encode()
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": EVENTS_PATH, "CONTENT_LENGTH": str(len(raw)),
+                   "CONTENT_TYPE": "application/x-www-form-urlencoded", "wsgi.input": io.BytesIO(raw),
+                   "HTTP_X_SLACK_SIGNATURE": req.headers["x-slack-signature"][0],
+                   "HTTP_X_SLACK_REQUEST_TIMESTAMP": req.headers["x-slack-request-timestamp"][0]}
+        status: list[str] = []
+        b"".join(web(environ, lambda st, headers, exc_info=None: status.append(st)))  # type: ignore[arg-type]
+        assert status[0].startswith("200"), status
+
     results = {
         "(c) Application.execute, typed": timed(direct, N),
         "(d) Dispatcher.dispatch, chat line": timed(dispatched, N),
         "(a) bare Bolt, trivial command": measure(bare, lambda i: signed("/ping", "hi"), N),
         "(b) bare Bolt + 1 psycopg query": measure(bare, lambda i: signed("/raw", f"Artist {ids[i]:05d}"), N),
         "/artist show NAME": measure(mona_app, lambda i: signed("/artist", f"show Artist {ids[i]:05d}"), N),
+        "(e) /artist show over HTTP (WSGI)": timed(over_http, N),
         "/pipeline (both pipelines)": measure(mona_app, lambda i: signed("/pipeline", ""), max(100, N // 2)),
         "/pipeline mona": measure(mona_app, lambda i: signed("/pipeline", "mona"), max(100, N // 2)),
     }
@@ -217,6 +237,9 @@ def main() -> None:
           f"{d50 - c50:+.2f} ms at p50; the Slack adapter adds {show50 - d50:+.2f} ms at p50 "
           f"(bare Bolt alone: {a50:.2f} ms)")
     print(f"ratio Slack /artist show p99 / execute p99 = {show99 / c99:.2f}x")
+    http50 = statistics.median(results["(e) /artist show over HTTP (WSGI)"])
+    print(f"the HTTP endpoint (signature on the raw body, replay check: 2 short transactions) adds "
+          f"{http50 - show50:+.2f} ms at p50 to Bolt's dispatch")
 
     counts = {}
     with psycopg.connect(libpq_dsn(URL), autocommit=True) as conn:
