@@ -2,11 +2,12 @@
 
 ``[#C1] Title — text`` for a channel, ``[@U1] …`` for a direct message, one ``  [label]`` line per
 button; an edit is ``[update console:3] …``. References are ``console:<n>``. Keys are remembered
-in memory, so a send with ``possibly_sent=True`` returns the earlier reference without writing.
+in memory, so a send with ``possibly_sent_since`` returns the earlier reference without writing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import TYPE_CHECKING, TextIO
 
@@ -35,9 +36,9 @@ class ConsoleNotifier:
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
+    def send(self, target: str, message: Message, *, key: str, possibly_sent_since: dt.datetime | None = None) -> str:
         with self._lock:
-            if possibly_sent and key in self.sent:
+            if possibly_sent_since is not None and key in self.sent:
                 return self.sent[key]
             self._count += 1
             ref = f"{PLATFORM}:{self._count}"

@@ -18,7 +18,7 @@ duplicates within a message).
 Exactly once: each message is posted with ``nonce`` = a hash of the idempotency key and
 ``enforce_nonce: true``. Discord then answers a second post with the same nonce by the same bot
 "within the past few minutes" with the message already created instead of a new one. A retry that
-may follow a post (``send_unless_sent``, or ``send`` with ``possibly_sent=True``) also reads the
+may follow a post (``send`` with ``possibly_sent_since``) also reads the
 channel and returns a message whose ``nonce`` is ours without posting: every message after the
 snowflake of the earliest moment the earlier attempt may have posted (``after``), page after
 page — bounded by time, not by a number of messages, so a busy channel does not hide it.
@@ -49,8 +49,6 @@ USER_AGENT = "DiscordBot (mona, 0.1)"
 USER_PREFIX = "user:"
 #: Messages per page when looking for an earlier delivery (Discord's most).
 PAGE = 100
-#: How far back ``send(possibly_sent=True)`` looks, for a caller that cannot say since when.
-DEFAULT_LOOKBACK = dt.timedelta(hours=1)
 #: The first millisecond of 2015, where Discord's snowflakes count from.
 DISCORD_EPOCH_MS = 1420070400000
 
@@ -276,18 +274,15 @@ class DiscordNotifier:
             return parse_ref(message.thread)
         return self._channel(target), None
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
-        if possibly_sent:
-            return self.send_unless_sent(target, message, key=key, since=dt.datetime.now(dt.UTC) - DEFAULT_LOOKBACK)
+    def send(self, target: str, message: Message, *, key: str, possibly_sent_since: dt.datetime | None = None) -> str:
+        """Post ``message``; when an earlier attempt may have posted it, first the message posted with
+        ``key`` since ``possibly_sent_since``, if one is found (``core.notifier.Notifier.send``)."""
         channel, reply_to = self._where(target, message)
+        if possibly_sent_since is not None:
+            found = self.find(channel, key, since=possibly_sent_since)
+            if found is not None:
+                return found
         return self._post(channel, reply_to, message, key)
-
-    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
-        """The message posted with ``key`` since ``since``, if one is found; else post it now
-        (with the nonce, which Discord also checks for a few minutes)."""
-        channel, reply_to = self._where(target, message)
-        found = self.find(channel, key, since=since)
-        return found if found is not None else self._post(channel, reply_to, message, key)
 
     def _post(self, channel: str, reply_to: str | None, message: Message, key: str) -> str:
         body = render(message)

@@ -6,7 +6,7 @@ limits are applied the same way.
 
 Exactly once: every message carries Slack message metadata
 ``{"event_type": "mona_delivery", "event_payload": {"key": <idempotency key>}}``. A retry that may
-follow a post (``send_unless_sent``, or ``send`` with ``possibly_sent=True``) first reads the
+follow a post (``send`` with ``possibly_sent_since``) first reads the
 conversation (``conversations.history``, or ``conversations.replies`` for a thread, both with
 ``include_all_metadata``) and returns the message that already carries the key instead of posting
 again. The look-back is bounded by time, not by a number of messages: every message since the
@@ -45,8 +45,6 @@ PLATFORM = "slack"
 EVENT_TYPE = "mona_delivery"
 #: Messages per page when looking for an earlier delivery (Slack advises at most 200).
 PAGE = 200
-#: How far back ``send(possibly_sent=True)`` looks, for a caller that cannot say since when.
-DEFAULT_LOOKBACK = dt.timedelta(hours=1)
 USER_PREFIX = "user:"
 
 #: ``ok: false`` errors that pass: the same call may succeed later.
@@ -177,17 +175,15 @@ class SlackNotifier:
             return parse_ref(message.thread)
         return self._channel(target), None
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
-        if possibly_sent:
-            return self.send_unless_sent(target, message, key=key, since=dt.datetime.now(dt.UTC) - DEFAULT_LOOKBACK)
+    def send(self, target: str, message: Message, *, key: str, possibly_sent_since: dt.datetime | None = None) -> str:
+        """Post ``message``; when an earlier attempt may have posted it, first the message posted with
+        ``key`` since ``possibly_sent_since``, if one is found (``core.notifier.Notifier.send``)."""
         channel, thread_ts = self._where(target, message)
+        if possibly_sent_since is not None:
+            found = self.find(channel, key, since=possibly_sent_since, thread_ts=thread_ts)
+            if found is not None:
+                return found
         return self._post(channel, thread_ts, message, key)
-
-    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
-        """The message posted with ``key`` since ``since``, if there is one; else post it now."""
-        channel, thread_ts = self._where(target, message)
-        found = self.find(channel, key, since=since, thread_ts=thread_ts)
-        return found if found is not None else self._post(channel, thread_ts, message, key)
 
     def _post(self, channel: str, thread_ts: str | None, message: Message, key: str) -> str:
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}

@@ -3,12 +3,14 @@ digests, job progress. Implementations live with the adapters (``bot/notify_*.py
 real clients (slack_sdk, Discord's REST API); tests point them at local stand-ins.
 
 Delivery is exactly-once from the user's point of view: each message carries an idempotency
-``key``. A notifier asked to send with ``possibly_sent=True`` (a retry after a crash mid-send) first
-looks for a message already posted with that key and returns it instead of posting again.
+``key``. A notifier asked to send with ``possibly_sent_since`` (a retry after a crash mid-send, or an
+answer lost on the way back) first looks for a message posted with that key since then and returns
+it instead of posting again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,8 +56,12 @@ class PermanentFailure(DeliveryError):
 class Notifier(Protocol):
     platform: str
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
+    def send(self, target: str, message: Message, *, key: str, possibly_sent_since: dt.datetime | None = None) -> str:
         """Post ``message`` to ``target`` and return a reference to the posted message.
+
+        ``possibly_sent_since``: an earlier attempt may have posted it (a worker died mid-send, an
+        answer was lost): first look for a message carrying ``key`` posted since then, every page
+        of it however busy the channel, and return that one instead of posting again.
 
         ``target`` is a channel id, or ``user:<platform user id>`` for a direct message.
         The reference (e.g. ``C123:1700000000.000100`` on Slack, ``<channel id>:<message id>`` on

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from rapidfuzz import process
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, update
@@ -220,16 +220,6 @@ def claim(uow: UnitOfWork, delivery_id: int, *, lease: dt.timedelta) -> Delivery
                                   reason=claimed.last_error or _("its worker stopped during each attempt")))
         return None
     return claimed
-
-
-@runtime_checkable
-class LooksBack(Protocol):
-    """A notifier that can look for an earlier post as far back as it is told (Slack, Discord):
-    a retry that may follow a post hands it the time from which to look."""
-
-    def send_unless_sent(self, target: str, message: Message, *, key: str, since: dt.datetime) -> str:
-        """The message posted with ``key`` since ``since``, if there is one; else post it now."""
-        ...
 
 
 def posted_since(delivery: Delivery) -> dt.datetime:

@@ -35,10 +35,8 @@ def deliver(delivery_id: int) -> str:
             uow.commit()
             return "dead"
         try:
-            if d.uncertain and isinstance(notifier, notify.LooksBack):
-                ref = notifier.send_unless_sent(d.target, d.message, key=d.key, since=notify.posted_since(d))
-            else:
-                ref = notifier.send(d.target, d.message, key=d.key, possibly_sent=d.uncertain)
+            ref = notifier.send(d.target, d.message, key=d.key,
+                                possibly_sent_since=notify.posted_since(d) if d.uncertain else None)
         except RetryLater as e:
             # A refusal with a time to wait (429) posted nothing; a network error or a 5xx may have
             # come after the platform posted (the answer lost on the way back): look first next time.

@@ -112,10 +112,10 @@ class FlakyNotifier:
         self.failures = list(failures)
         self.posted: list[tuple[str, str, bool]] = []
 
-    def send(self, target: str, message: Message, *, key: str, possibly_sent: bool = False) -> str:
+    def send(self, target: str, message: Message, *, key: str, possibly_sent_since: dt.datetime | None = None) -> str:
         if self.failures:
             raise self.failures.pop(0)
-        self.posted.append((target, key, possibly_sent))
+        self.posted.append((target, key, possibly_sent_since is not None))
         return f"flaky:{len(self.posted)}"
 
     def update(self, ref: str, message: Message) -> None:
@@ -182,7 +182,7 @@ def test_a_worker_that_died_mid_send_is_replaced_and_the_retry_checks_before_pos
                                                     lease_until=func.now() - dt.timedelta(seconds=1)))
         uow.commit()
     mona.run_pending_jobs()
-    assert flaky.posted == [("crm", "event:1:rule:1", True)]  # possibly_sent: look before posting
+    assert flaky.posted == [("crm", "event:1:rule:1", True)]  # possibly sent: look before posting
     assert deliveries(mona)[0].status == "sent"
 
 

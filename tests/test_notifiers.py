@@ -100,6 +100,11 @@ ASSIGNED = Message(title="Request assigned", text="Mix & master for Alex <3",
                    actions=(Action("Accept", "request.accept", "42"), Action("Open", "request.show", "42")))
 
 
+def an_hour_ago() -> dt.datetime:
+    """Since when an earlier attempt may have posted, in these specs."""
+    return dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
     before = set(threading.enumerate())
@@ -172,7 +177,7 @@ def test_slack_possibly_sent_returns_the_earlier_message_and_does_not_post_twice
         slack: SlackNotifier, slack_api: WebApiStub) -> None:
     first = slack.send(CHANNEL, ASSIGNED, key="delivery:1")
 
-    again = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    again = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     assert again == first
     assert len(slack_api.messages_in(CHANNEL)) == 1
@@ -188,7 +193,7 @@ def test_slack_answer_lost_after_posting_then_retry_delivers_exactly_once(
         slack.send(CHANNEL, ASSIGNED, key="delivery:1")
     assert len(slack_api.messages_in(CHANNEL)) == 1  # Slack did post it; the client could not know
 
-    ref = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    ref = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     [posted] = slack_api.messages_in(CHANNEL)
     assert ref == f"{CHANNEL}:{posted['ts']}"
@@ -198,7 +203,7 @@ def test_slack_answer_lost_after_posting_then_retry_delivers_exactly_once(
 def test_slack_possibly_sent_posts_a_message_that_was_never_posted(slack: SlackNotifier, slack_api: WebApiStub) -> None:
     slack.send(CHANNEL, Message("another notification"), key="delivery:0")
 
-    ref = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    ref = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     posted = slack_api.messages_in(CHANNEL)
     assert len(posted) == 2
@@ -210,7 +215,7 @@ def test_slack_possibly_sent_in_a_thread_reads_the_thread(slack: SlackNotifier, 
     parent = slack.send(CHANNEL, Message("Stream planned"), key="k:parent")
     reply = slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply")
 
-    assert slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply", possibly_sent=True) == reply
+    assert slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply", possibly_sent_since=an_hour_ago()) == reply
 
     [replies] = slack_api.calls_to("conversations.replies")
     assert replies.body["ts"] == parent.split(":")[1]
@@ -268,7 +273,7 @@ def test_slack_possibly_sent_does_not_post_blindly_when_slack_refuses_the_lookup
     slack_api.errors["conversations.history"] = "missing_scope"
 
     with pytest.raises(PermanentFailure, match="^missing_scope: the app lacks a scope"):
-        slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+        slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
     assert slack_api.calls_to("chat.postMessage") == []
 
 
@@ -321,7 +326,7 @@ def test_slack_a_retry_finds_its_message_behind_250_later_ones_reading_every_pag
         for i in range(250):  # a busy channel meanwhile
             slack.send(CHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
 
-        again = slack.send_unless_sent(CHANNEL, ASSIGNED, key="delivery:1", since=began)
+        again = slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=began)
 
         assert again == lost
         ours = [m for m in api.messages_in(CHANNEL) if m["metadata"]["event_payload"]["key"] == "delivery:1"]
@@ -331,14 +336,14 @@ def test_slack_a_retry_finds_its_message_behind_250_later_ones_reading_every_pag
         assert {float(p.body["oldest"]) for p in pages} == {began.timestamp()}
 
 
-def test_slack_possibly_sent_without_a_time_still_reads_every_page_of_the_last_hour() -> None:
+def test_slack_possibly_sent_an_hour_ago_reads_every_page_of_that_hour() -> None:
     with PagedWebApi() as api:
         slack = slack_notifier(Settings(database_url="sqlite://", slack_bot_token=SLACK_TOKEN, slack_api_url=api.api_url))
         lost = slack.send(CHANNEL, ASSIGNED, key="delivery:1")
         for i in range(150):
             slack.send(CHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
 
-        assert slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True) == lost
+        assert slack.send(CHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago()) == lost
         assert len(api.messages_in(CHANNEL)) == 151
 
 
@@ -351,8 +356,8 @@ def test_slack_a_retry_in_a_busy_thread_reads_every_page_of_the_thread() -> None
             slack.send(CHANNEL, Message(f"reply {i}", thread=parent), key=f"k:before:{i}")
         reply = slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply")
 
-        assert slack.send_unless_sent(CHANNEL, Message("Starts soon", thread=parent), key="k:reply",
-                                      since=began) == reply
+        assert slack.send(CHANNEL, Message("Starts soon", thread=parent), key="k:reply",
+                          possibly_sent_since=began) == reply
         assert len(api.messages_in(CHANNEL)) == 122
         pages = api.calls_to("conversations.replies")
         assert len(pages) == 2 and {float(p.body["oldest"]) for p in pages} == {began.timestamp()}
@@ -423,7 +428,7 @@ def test_discord_possibly_sent_returns_the_earlier_message_and_does_not_post_twi
     discord_api.echo_nonce = echo_nonce
     first = discord.send(DCHANNEL, ASSIGNED, key="delivery:1")
 
-    again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     assert again == first
     assert len(discord_api.messages(DCHANNEL)) == 1
@@ -439,7 +444,7 @@ def test_discord_answer_lost_after_posting_then_retry_delivers_exactly_once(
     with pytest.raises(RetryLater, match="network error"):
         discord.send(DCHANNEL, ASSIGNED, key="delivery:1")
 
-    ref = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    ref = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     [posted] = discord_api.messages(DCHANNEL)
     assert ref == f"{DCHANNEL}:{posted['id']}"
@@ -450,7 +455,7 @@ def test_discord_possibly_sent_posts_a_message_that_was_never_posted(
     discord_api.echo_nonce = True
     discord.send(DCHANNEL, Message("another notification"), key="delivery:0")
 
-    ref = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+    ref = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
     posted = discord_api.messages(DCHANNEL)
     assert len(posted) == 2
@@ -470,9 +475,9 @@ def test_discord_a_retry_finds_its_message_behind_250_later_ones_once_discord_fo
             discord.send(DCHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
 
         if how == "since the attempt":
-            again = discord.send_unless_sent(DCHANNEL, ASSIGNED, key="delivery:1", since=began)
+            again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=began)
         else:
-            again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent=True)
+            again = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago())
 
         assert again == lost
         assert [m["nonce"] for m in api.messages(DCHANNEL)].count(nonce_of("delivery:1")) == 1
@@ -487,7 +492,7 @@ def test_discord_a_retry_reads_every_page_after_the_attempt_to_know_it_never_pos
         for i in range(250):
             discord.send(DCHANNEL, Message(f"artist {i} added"), key=f"delivery:other:{i}")
 
-        ref = discord.send_unless_sent(DCHANNEL, ASSIGNED, key="delivery:1", since=began)
+        ref = discord.send(DCHANNEL, ASSIGNED, key="delivery:1", possibly_sent_since=began)
 
         posted = api.messages(DCHANNEL)
         assert len(posted) == 251 and ref == f"{DCHANNEL}:{posted[-1]['id']}"
@@ -620,9 +625,9 @@ def test_console_possibly_sent_returns_the_earlier_reference_without_writing() -
     ref = console.send("crm", ASSIGNED, key="delivery:1")
     written = out.getvalue()
 
-    assert console.send("crm", ASSIGNED, key="delivery:1", possibly_sent=True) == ref
+    assert console.send("crm", ASSIGNED, key="delivery:1", possibly_sent_since=an_hour_ago()) == ref
     assert out.getvalue() == written
-    assert console.send("crm", ASSIGNED, key="delivery:2", possibly_sent=True) == "console:2"
+    assert console.send("crm", ASSIGNED, key="delivery:2", possibly_sent_since=an_hour_ago()) == "console:2"
 
 
 def test_console_update_writes_the_new_content() -> None:
