@@ -119,7 +119,11 @@ def _help_messages() -> Iterator[tuple[str, str, int, list[str]]]:
     from handlers.registry import registry
 
     for spec in sorted(registry.commands.values(), key=lambda s: s.path):
-        where, line = _rel(inspect.getsourcefile(spec.cls) or ""), inspect.getsourcelines(spec.cls)[1]
+        where = _rel(inspect.getsourcefile(spec.cls) or "")
+        try:
+            line = inspect.getsourcelines(spec.cls)[1]
+        except OSError:  # a class made from a catalogue (create_model): no source lines of its own
+            line = 0
         # English has no catalog, so the summary comes back untranslated: exactly the message id.
         with use_language("en"):
             summary = spec.summary
