@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     wk.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     rl = sub.add_parser("relay", help="move committed outbox events to the queue (in a loop, or --once)")
     rl.add_argument("--once", action="store_true")
+    im = sub.add_parser("import", help="import a CSV file of artist metrics as the console user, and print the report")
+    im.add_argument("file", help="a CSV file: artist, date, source and metric columns (instagram_followers, …)")
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("action", choices=["upgrade", "current"])
     args = parser.parse_args(argv)
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The console shows replies on the terminal: only problems go to its log unless asked.
     chat = bool(settings.discord_token) or settings.twitch_enabled
-    quiet = args.cmd in ("exec", "db") or (settings.slack_mode is None and not chat)
+    quiet = args.cmd in ("exec", "db", "import") or (settings.slack_mode is None and not chat)
     configure_logging("WARNING" if quiet and "MONA_LOG_LEVEL" not in os.environ else settings.log_level)
 
     if args.cmd == "db":
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render(reply))
         mona.run_pending_jobs()
         return 1 if reply.error else 0
+    if args.cmd == "import":
+        return import_file(mona, args.file)
     if args.cmd == "worker":
         from jobs.worker import run_worker
 
@@ -148,3 +152,24 @@ async def _serve_discord_and_twitch(mona: Mona) -> None:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def import_file(mona: Mona, path: str) -> int:
+    """``mona import FILE``: the file's metrics through the application's one door, as the console user."""
+    from pathlib import Path
+
+    from bot.console import CONSOLE_CALLER, render
+    from handlers.metrics import ImportMetrics
+    from handlers.reply import Reply
+
+    file = Path(path)
+    try:
+        content = file.read_bytes()
+    except OSError as e:
+        print(f"mona: cannot read {path}: {e.strerror}", file=sys.stderr)
+        return 2
+    outcome = mona.app.execute(CONSOLE_CALLER, ImportMetrics(filename=file.name, content=content))
+    reply = outcome.value if isinstance(outcome.value, Reply) else Reply(
+        text=outcome.error.message if outcome.error else "", error=True)
+    print(render(reply))
+    return 1 if reply.error else 0

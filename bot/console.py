@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from core.app import Caller
 from core.team import CONSOLE_USER
 from handlers.registry import Dispatcher
 from handlers.reply import Button, ChoiceInput, Invocation, Modal, Reply, Select
 
 PLATFORM = "console"
+#: The console's local user (an admin), for what the ``mona`` command line runs outside the REPL.
+CONSOLE_CALLER = Caller(platform=PLATFORM, user_id=CONSOLE_USER, user_name=getpass.getuser(), channel_id="console")
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,139 @@ def latest(uow: UnitOfWork, artist: Artist) -> list[Latest]:
               .where(MetricValue.artist_id == artist.id).subquery())
     rows = uow.session.execute(select(ranked).where(ranked.c.n == 1).order_by(ranked.c.metric)).all()
     return [Latest(r.metric, r.value, r.observed_on, r.source, r.history) for r in rows]
+
+
+# ---------------------------------------------------------------- importing a CSV file
+
+#: Columns a file may have besides the metrics; ``artist`` is required.
+FILE_COLUMNS = ("artist", "date", "source")
+MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class RowResult:
+    line: int
+    artist: str
+    imported: int
+    #: Why the row was refused (``None``: imported).
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    filename: str
+    rows: tuple[RowResult, ...]
+    #: Said about the file as a whole (its encoding), or why none of it could be read.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def imported(self) -> int:
+        return sum(r.imported for r in self.rows if r.refused is None)
+
+    @property
+    def refused(self) -> list[RowResult]:
+        return [r for r in self.rows if r.refused is not None]
+
+
+def _decode(data: bytes) -> tuple[str, tuple[str, ...]]:
+    try:
+        return data.decode("utf-8-sig"), ()
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), (_("The file is not UTF-8: it was read as Latin-1 (Windows-1252)."),)
+
+
+def _column(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def import_csv(uow: UnitOfWork, actor: Member, data: bytes, *, filename: str, today: dt.date) -> ImportReport:
+    """Import a file of metrics, one row per artist (and day), in the caller's transaction.
+
+    Each row is imported whole or refused whole, with the reason; refusing a row never stops the
+    others. A file whose columns cannot be read (no ``artist`` column, an unknown column) imports
+    nothing and says why."""
+    import csv
+    import io
+
+    from rapidfuzz import process
+
+    from core.errors import UserError
+
+    text, notes = _decode(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, None)
+    if not header:
+        raise InvalidInput(_("{file} is empty.", file=filename))
+    columns = [_column(h) for h in header]
+    if "artist" not in columns:
+        raise InvalidInput(_("{file} has no artist column; the first line names the columns: artist, date, source and metrics.",
+                             file=filename))
+    known = set(METRICS) | set(FILE_COLUMNS)
+    for c in columns:
+        if c not in known:
+            close = process.extractOne(c, sorted(known), score_cutoff=70)
+            hint = " " + _("Did you mean {name}?", name=close[0]) if close else ""
+            raise InvalidInput(_("{file}: unknown column {column}.", file=filename, column=c) + hint)
+    source = f"csv:{filename}"[:100]
+    results: list[RowResult] = []
+    seen: set[tuple[int, dt.date]] = set()
+    for line, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(results) >= MAX_ROWS:
+            notes += (_("Only the first {n} rows were read.", n=MAX_ROWS),)
+            break
+        cells = dict(zip(columns, (cell.strip() for cell in row), strict=False))
+        name = cells.get("artist", "")
+        try:
+            if len(row) != len(columns):
+                raise InvalidInput(_("it has {n} cells where the header has {m}.", n=len(row), m=len(columns)))
+            artist = _find_artist(uow, name)
+            day = _day(cells.get("date") or "", today)
+            if (artist.id, day) in seen:
+                raise InvalidInput(_("{name} appears twice for {date}.", name=artist.name, date=day.isoformat()))
+            values = {c: _number(c, v) for c, v in cells.items() if c in METRICS and v}
+            with uow.session.begin_nested():
+                rows = record(uow, actor, artist, values, observed_on=day, source=cells.get("source") or source)
+            seen.add((artist.id, day))
+            results.append(RowResult(line, artist.name, len(rows)))
+        except UserError as e:
+            results.append(RowResult(line, name, 0, e.message))
+    return ImportReport(filename, tuple(results), notes)
+
+
+def _find_artist(uow: UnitOfWork, name: str) -> Artist:
+    from core.artists import find
+
+    if not name:
+        raise InvalidInput(_("the artist is missing."))
+    return find(uow, name)
+
+
+def _day(text: str, today: dt.date) -> dt.date:
+    if not text:
+        return today
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(_("{text} is not a date; write it like 2026-12-31.", text=text)) from None
+
+
+def _number(metric: str, text: str) -> Decimal:
+    from decimal import InvalidOperation
+
+    clean_text = text.replace("\u202f", "").replace("\xa0", "").replace(" ", "").removesuffix("%")
+    if "," in clean_text and "." not in clean_text and clean_text.count(",") == 1 and len(clean_text.split(",")[1]) != 3:
+        clean_text = clean_text.replace(",", ".")
+    clean_text = clean_text.replace(",", "")
+    try:
+        value = Decimal(clean_text)
+    except InvalidOperation:
+        raise InvalidInput(_("{metric} is not a number: {text}.", metric=metric, text=text)) from None
+    if not value.is_finite():
+        raise InvalidInput(_("{metric} is not a number: {text}.", metric=metric, text=text))
+    return value

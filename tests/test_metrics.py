@@ -88,3 +88,58 @@ def test_metrics_set_on_discord_come_from_its_options(mona: Any, bot: Any):
         assert uow.session.scalar(select(func.count()).select_from(MetricValue)) == 2
     assert sorted(stored(mona)) == [("engagement_rate", Decimal("4.2"), "discord"),
                                     ("monthly_listeners", Decimal(85000), "discord")]
+
+
+# ---------------------------------------------------------------- importing a CSV file (mona import FILE)
+
+CSV = ("artist,date,instagram_followers,engagement_rate,source\n"
+       "Alex,2026-11-30,12000,3.5,Insights export\n"
+       "Nobody,,100,,\n"
+       "Alex,2026-11-30,13000,,\n"
+       "Alex,,12500,140,\n"
+       "Zoé,,5000,\"4,2\",\n"
+       "Alex,yesterday,1,,\n"
+       "Alex,2026-11-01,many,,\n")
+
+
+def imported(mona, tmp_path, capsys, content: bytes, name: str = "metrics.csv") -> tuple[int, str]:
+    from bot.cli import import_file
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    code = import_file(mona, str(path))
+    return code, capsys.readouterr().out
+
+
+def test_a_csv_file_is_imported_line_by_line_with_a_report_of_what_was_refused_and_why(bot, mona, tmp_path, capsys):
+    bot.run("/artist add Alex")
+    bot.run("/artist add Zoé")
+    code, out = imported(mona, tmp_path, capsys, CSV.encode())
+    assert code == 0 and "4 values imported from 2 lines; 5 lines refused." in out
+    assert "Line 3 (Nobody): No artist is called Nobody." in out
+    assert "Line 4 (Alex): Alex appears twice for 2026-11-30." in out
+    assert "Line 5 (Alex): --engagement-rate is a percentage: at most 100, not 140." in out  # the whole line refused
+    assert "Line 7 (Alex): yesterday is not a date" in out and "Line 8 (Alex): instagram_followers is not a number: many." in out
+    assert sorted(stored(mona)) == [("engagement_rate", Decimal("3.5"), "Insights export"),
+                                    ("engagement_rate", Decimal("4.2"), "csv:metrics.csv"),
+                                    ("instagram_followers", Decimal(5000), "csv:metrics.csv"),
+                                    ("instagram_followers", Decimal(12000), "Insights export")]
+
+
+def test_a_latin_1_file_is_read_and_says_so(bot, mona, tmp_path, capsys):
+    bot.run("/artist add Zoé")
+    code, out = imported(mona, tmp_path, capsys, "artist;instagram_followers\nZoé;5000\n".encode("latin-1"))
+    assert code == 0 and "1 values imported from 1 lines" in out and "read as Latin-1" in out
+    assert stored(mona) == [("instagram_followers", Decimal(5000), "csv:metrics.csv")]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("name,instagram_followers\nAlex,3\n", "has no artist column"),
+    ("artist,instagram_folowers\nAlex,3\n", "unknown column instagram_folowers. Did you mean instagram_followers?"),
+    ("", "is empty"),
+])
+def test_a_file_whose_columns_cannot_be_read_imports_nothing(bot, mona, tmp_path, capsys, content, message):
+    bot.run("/artist add Alex")
+    code, out = imported(mona, tmp_path, capsys, content.encode())
+    assert code == 1 and message in out
+    assert stored(mona) == []
