@@ -159,6 +159,7 @@ def import_file(mona: Mona, path: str) -> int:
     from pathlib import Path
 
     from bot.console import CONSOLE_CALLER, render
+    from handlers.args import Upload
     from handlers.metrics import ImportMetrics
     from handlers.reply import Reply
 
@@ -168,7 +169,7 @@ def import_file(mona: Mona, path: str) -> int:
     except OSError as e:
         print(f"mona: cannot read {path}: {e.strerror}", file=sys.stderr)
         return 2
-    outcome = mona.app.execute(CONSOLE_CALLER, ImportMetrics(filename=file.name, content=content))
+    outcome = mona.app.execute(CONSOLE_CALLER, ImportMetrics(file=Upload(file.name, content)))
     reply = outcome.value if isinstance(outcome.value, Reply) else Reply(
         text=outcome.error.message if outcome.error else "", error=True)
     print(render(reply))

@@ -45,6 +45,7 @@ from bot.discord_moderation import PLATFORM, Enforcer, LiveDiscordModeration, ch
 from core.i18n import _, use_language
 from core.refs import ChannelRef, Mention
 from handlers import suggest
+from handlers.args import MAX_UPLOAD, Upload
 from handlers.chat import AllowAll, ChatGuard
 from handlers.reply import Invocation, Modal, Reply
 
@@ -218,6 +219,13 @@ class MonaDiscord(discord.Client):
 
     async def _on_command(self, interaction: Interaction, shape: CommandShape, values: dict[str, Any]) -> None:
         plain = {k: _plain(v) for k, v in values.items()}
+        for name, value in values.items():
+            if isinstance(value, discord.Attachment):  # the file itself, read from Discord's CDN (capped)
+                if value.size > MAX_UPLOAD:
+                    with use_language(self.mona.settings.lang):
+                        await self._refuse(interaction, _("{file} is too large: at most 1 MB.", file=value.filename))
+                    return
+                plain[name] = Upload(value.filename, await value.read())
         inv = self._invocation(interaction, kind="command", text=command_line(shape, plain))
         await self._guarded(interaction, f"/{shape.qualified_name}", self._answer(interaction, inv, command=(shape, plain)))
 

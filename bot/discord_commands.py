@@ -31,7 +31,7 @@ from discord import app_commands
 
 from core.i18n import _
 from core.refs import ChannelRef, Mention
-from handlers.args import ArgSpec, OptionKind, Suggest
+from handlers.args import ArgSpec, OptionKind, Suggest, Upload
 from handlers.registry import CommandSpec, Registry
 
 log = logging.getLogger("mona.discord")
@@ -152,6 +152,8 @@ def argument(value: object) -> str:
     if isinstance(value, Mention):
         name = _mention_name(value.name)
         return _quoted(f"<@{value.external_id}|{name}>" if name else f"<@{value.external_id}>")
+    if isinstance(value, Upload):
+        return _quoted(value.name)
     if isinstance(value, ChannelRef):
         name = _mention_name(value.name)
         return _quoted(f"<#{value.external_id}|{name}>" if name else f"<#{value.external_id}>")
@@ -193,6 +195,7 @@ SuggestValues = Callable[[discord.Interaction[Any], OptionShape, str], Awaitable
 
 _ANNOTATIONS: dict[OptionKind, Any] = {
     "string": str, "integer": int, "boolean": bool, "user": discord.User, "channel": app_commands.AppCommandChannel,
+    "attachment": discord.Attachment,
 }
 
 

@@ -28,7 +28,7 @@ from core.moderation.engine import parse_duration
 from core.refs import ChannelRef, Mention
 from handlers.parser import parse_channel, parse_date, parse_mention
 
-OptionKind = Literal["string", "integer", "boolean", "user", "channel"]
+OptionKind = Literal["string", "integer", "boolean", "user", "channel", "attachment"]
 #: What to suggest while an option is typed (Discord's autocomplete).
 Suggest = Literal["artist", "stage", "event", "command", "block"]
 #: The largest record id (PostgreSQL's integer): a larger number names nothing.
@@ -114,6 +114,22 @@ def _duration(raw: str, label: str) -> int:
         raise InvalidInput(_("{value} is not a duration; write it like 10m, 1h30m or 2d.", value=raw)) from None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file a person attached to a command (a Discord attachment option): its name and bytes."""
+
+    name: str
+    content: bytes
+
+
+MAX_UPLOAD = 1_000_000
+
+
+def _no_typed_file(raw: str, label: str) -> Upload:
+    raise InvalidInput(_("{label} is a file to attach: attach it to the command on Discord, or run mona import FILE "
+                         "where mona runs.", label=label))
+
+
 def _flag_on(raw: str, label: str) -> bool:
     return True
 
@@ -134,6 +150,7 @@ Seconds = Annotated[int, Field(gt=0), ChatType(_duration, "DURATION", "How long,
 MemberRef = Annotated[Mention, ChatType(_member, "@member", "A team member", option="user")]
 ChannelArg = Annotated[ChannelRef, ChatType(_channel, "#channel", "A channel", option="channel")]
 Switch = Annotated[bool, ChatType(_flag_on, "", "Yes when given", option="boolean")]
+FileArg = Annotated[Upload, ChatType(_no_typed_file, "FILE", "A file to attach", option="attachment")]
 
 
 def arg(description: str, *, rest: bool = False, default: Any = ..., metavar: str = "") -> Any:

@@ -16,7 +16,7 @@ from core.app import Command, Context
 from core.errors import InvalidInput
 from core.i18n import _, number
 from core.team import Permission
-from handlers.args import ArtistRef, ChatType, Day, Text, arg, opt
+from handlers.args import ArtistRef, ChatType, Day, FileArg, Text, arg, opt
 from handlers.registry import RERUN, registry
 from handlers.reply import Button, Field, Reply, Section
 
@@ -93,25 +93,23 @@ ArtistMetrics = registry.command("artist metrics", permission=Permission.EDIT_AR
 """The declared command: ``_MetricsBase`` with one ``--flag`` per metric of ``core.metrics.METRICS``."""
 
 
+@registry.command("artist import", permission=Permission.EDIT_ARTISTS)
 class ImportMetrics(Command):
     """Import a CSV file of metrics: a line of column names (artist, date, source and metric names
     such as instagram_followers), then one line per artist and day.
 
     Each line is imported whole or refused whole, with the reason; the report lists both."""
 
-    key = "artist import"
-    permission = Permission.EDIT_ARTISTS
-    filename: str = arg("The file's name, kept as the values' source")
-    content: bytes = arg("The file's bytes (UTF-8, or Latin-1)")
+    file: FileArg = arg("The CSV file (UTF-8 or Latin-1), attached")
 
     def run(self, ctx: Context) -> Reply:
         today = dt.datetime.now(dt.UTC).date()
-        report = catalogue.import_csv(ctx.uow, ctx.actor, self.content, filename=self.filename, today=today)
+        report = catalogue.import_csv(ctx.uow, ctx.actor, self.file.content, filename=self.file.name, today=today)
         lines = [_("Line {line} ({artist}): {why}", line=r.line, artist=r.artist or "?", why=r.refused)
                  for r in report.refused]
         sections = (Section(title=_("Refused ({n})", n=len(lines)), text="\n".join(lines[:50])),) if lines else ()
         done = len(report.rows) - len(lines)
-        return Reply(title=_("Imported {file}", file=self.filename), sections=sections,
+        return Reply(title=_("Imported {file}", file=self.file.name), sections=sections,
                      text=_("{values} values imported from {rows} lines; {refused} lines refused.",
                             values=report.imported, rows=done, refused=len(lines)),
                      footer="\n".join(report.notes) or None, ephemeral=False, error=done == 0 and bool(lines))

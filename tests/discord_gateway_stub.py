@@ -140,6 +140,8 @@ class DiscordStandIn(RequestLog[Recorded]):
         self._ws: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
         self._port = 0
+        #: Files attached to interactions, by attachment id (served under /attachments/).
+        self.files: dict[str, bytes] = {}
         self._originals: dict[str, str] = {}  # interaction token → message id of its original response
         #: Interaction id → id of the message its response created or edited / the message clicked on.
         self.responses: dict[str, str] = {}
@@ -152,6 +154,7 @@ class DiscordStandIn(RequestLog[Recorded]):
         app = web.Application()
         app.router.add_get("/gateway/", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{id}/{name}", self._attachment)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -163,6 +166,18 @@ class DiscordStandIn(RequestLog[Recorded]):
             await self._ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        """A file attached to an interaction, as Discord's CDN serves it."""
+        content = self.files.get(request.match_info["id"])
+        return web.Response(body=content) if content is not None else web.Response(status=404)
+
+    def attach(self, attachment_id: str, filename: str, content: bytes) -> dict[str, Any]:
+        """Keep a file for the CDN; its entry for an interaction's ``resolved.attachments``."""
+        self.files[attachment_id] = content
+        url = f"http://127.0.0.1:{self._port}/attachments/{attachment_id}/{filename}"
+        return {"id": attachment_id, "filename": filename, "size": len(content), "url": url, "proxy_url": url,
+                "content_type": "text/csv"}
 
     @property
     def api_base(self) -> str:
@@ -434,8 +449,18 @@ class LiveDiscord(LiveLoop):
         return self.stand_in.wait_for("POST", rf"^/interactions/{interaction_id}/", timeout=timeout)[0]
 
     def command(self, words: str, options: dict[str, Any] | None = None, *, by: str = ADMIN_ID,
-                users: tuple[str, ...] = ()) -> Recorded:
-        return self.interact(2, slash_data(words, options or {}, users=users), by=by)
+                users: tuple[str, ...] = (), files: dict[str, tuple[str, bytes]] | None = None) -> Recorded:
+        """A slash command; ``files`` attaches a file to an option: option name → (filename, bytes)."""
+        data = slash_data(words, options or {}, users=users)
+        for n, (option, (filename, content)) in enumerate((files or {}).items()):
+            attachment_id = str(1500000000000000000 + n)
+            leaf = data
+            while leaf.get("options") and leaf["options"][0]["type"] in (1, 2):
+                leaf = leaf["options"][0]
+            leaf.setdefault("options", []).append({"type": 11, "name": option, "value": attachment_id})
+            data.setdefault("resolved", {}).setdefault("attachments", {})[attachment_id] = \
+                self.stand_in.attach(attachment_id, filename, content)
+        return self.interact(2, data, by=by)
 
     def autocomplete(self, words: str, options: dict[str, Any], focused: str) -> list[dict[str, Any]]:
         callback = self.interact(4, slash_data(words, options, focused=focused))

@@ -143,3 +143,17 @@ def test_a_file_whose_columns_cannot_be_read_imports_nothing(bot, mona, tmp_path
     code, out = imported(mona, tmp_path, capsys, content.encode())
     assert code == 1 and message in out
     assert stored(mona) == []
+
+
+def test_a_csv_file_attached_on_discord_is_imported_with_its_report(mona: Any, bot: Any):
+    bot.run("/artist add Alex")
+    with LiveDiscord(mona) as live:
+        callback = live.command("artist import", files={"file": ("metrics.csv", b"artist,instagram_followers\nAlex,12000\nNobody,3\n")})
+    body = str(callback.body)
+    assert "1 values imported from 1 lines; 1 lines refused." in body and "No artist is called Nobody." in body
+    assert stored(mona) == [("instagram_followers", Decimal(12000), "csv:metrics.csv")]
+
+
+def test_typing_artist_import_in_chat_says_to_attach_the_file(bot):
+    r = bot.run("/artist import metrics.csv")
+    assert r.error and "FILE is a file to attach: attach it to the command on Discord, or run mona import FILE" in r.text
