@@ -149,7 +149,6 @@ class Outcome(Generic[R]):
     error: UserError | None = None
     #: Things the person should know besides the result, e.g. where its events will be announced.
     notices: tuple[str, ...] = ()
-    elapsed_ms: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -171,7 +170,7 @@ class Application:
         elapsed = (time.perf_counter() - started) * 1000
         code = outcome.error.code if outcome.error else "ok"
         log.info("%s user=%s %s %s -> %s in %.1f ms", caller.platform, caller.user_id, caller.via, command.key, code, elapsed)
-        return Outcome(outcome.value, outcome.error, outcome.notices, elapsed)
+        return outcome
 
     def _execute(self, caller: Caller, command: Command) -> Outcome[Any]:
         try:

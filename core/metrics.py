@@ -9,17 +9,21 @@ row, and the latest one per metric is what the artist has now.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from rapidfuzz import process
 from sqlalchemy import Date, ForeignKey, Index, Numeric, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.artists import Artist
+from core.artists import Artist, find
 from core.db import Base, UnitOfWork, utcnow
-from core.errors import InvalidInput
+from core.errors import InvalidInput, UserError
 from core.i18n import _
 from core.team import Member
 from core.text import clean
@@ -182,13 +186,6 @@ def import_csv(uow: UnitOfWork, actor: Member, data: bytes, *, filename: str, to
     Each row is imported whole or refused whole, with the reason; refusing a row never stops the
     others. A file whose columns cannot be read (no ``artist`` column, an unknown column) imports
     nothing and says why."""
-    import csv
-    import io
-
-    from rapidfuzz import process
-
-    from core.errors import UserError
-
     text, notes = _decode(data)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -237,8 +234,6 @@ def import_csv(uow: UnitOfWork, actor: Member, data: bytes, *, filename: str, to
 
 
 def _find_artist(uow: UnitOfWork, name: str) -> Artist:
-    from core.artists import find
-
     if not name:
         raise InvalidInput(_("the artist is missing."))
     return find(uow, name)
@@ -253,17 +248,21 @@ def _day(text: str, today: dt.date) -> dt.date:
         raise InvalidInput(_("{text} is not a date; write it like 2026-12-31.", text=text)) from None
 
 
-def _number(metric: str, text: str) -> Decimal:
-    from decimal import InvalidOperation
-
-    clean_text = text.replace("\u202f", "").replace("\xa0", "").replace(" ", "").removesuffix("%")
-    if "," in clean_text and "." not in clean_text and clean_text.count(",") == 1 and len(clean_text.split(",")[1]) != 3:
+def read_measure(text: str) -> Decimal | None:
+    """A metric's value as people write it, in chat or in a CSV cell: ``12000``, ``12,000``,
+    ``12 000``, ``3.5``, ``3,5``, ``+18``, ``-4.5`` or ``18%``; ``None`` when it is no such number."""
+    clean_text = text.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "").removesuffix("%")
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", clean_text):
+        clean_text = clean_text.replace(",", "")
+    elif re.fullmatch(r"[+-]?\d+,\d+", clean_text):
         clean_text = clean_text.replace(",", ".")
-    clean_text = clean_text.replace(",", "")
-    try:
-        value = Decimal(clean_text)
-    except InvalidOperation:
-        raise InvalidInput(_("{metric} is not a number: {text}.", metric=metric, text=text)) from None
-    if not value.is_finite():
+    if not re.fullmatch(r"[+-]?\d{1,15}(\.\d{1,4})?", clean_text):
+        return None
+    return Decimal(clean_text)
+
+
+def _number(metric: str, text: str) -> Decimal:
+    value = read_measure(text)
+    if value is None:
         raise InvalidInput(_("{metric} is not a number: {text}.", metric=metric, text=text))
     return value

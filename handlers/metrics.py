@@ -4,8 +4,7 @@ with the day each was observed and where it came from."""
 from __future__ import annotations
 
 import datetime as dt
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import create_model
@@ -22,18 +21,10 @@ from handlers.reply import Button, Field, Reply, Section
 
 
 def _measure(raw: str, label: str) -> Decimal:
-    """``12000``, ``12,000``, ``12 000``, ``3.5``, ``3,5``, ``+18``, ``-4.5`` or ``18%``."""
-    text = raw.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "").removesuffix("%")
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
-        text = text.replace(",", "")
-    elif re.fullmatch(r"[+-]?\d+,\d+", text):
-        text = text.replace(",", ".")
-    if not re.fullmatch(r"[+-]?\d{1,15}(\.\d{1,4})?", text):
+    value = catalogue.read_measure(raw)
+    if value is None:
         raise InvalidInput(_("{label} must be a number, not {value}.", label=label, value=raw))
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise InvalidInput(_("{label} must be a number, not {value}.", label=label, value=raw)) from None
+    return value
 
 
 Measure = Annotated[Decimal, ChatType(_measure, "N", "A number")]
