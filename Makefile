@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability lock clean messages
+.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(BIN)/pytest
 
 # Benchmarks print figures and ratios (never asserted in tests); `make bench` runs them all.
-bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability
+bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring
 
 bench-foundation: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_foundation.py
@@ -39,6 +39,9 @@ bench-marketplace: $(VENV)/.installed
 
 bench-reliability: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_reliability.py
+
+bench-scoring: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_scoring.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

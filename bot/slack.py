@@ -15,6 +15,11 @@ How each kind is answered:
 - a modal submission: field errors are shown beside the fields (``response_action: errors``) and
   the modal stays open; otherwise the modal closes and the reply is posted in the channel the
   modal was opened from (``chat.postEphemeral`` or ``chat.postMessage``).
+- a file, which slash commands cannot carry: the message shortcut *Import metrics* on a message
+  holding a CSV file, or the file sent to mona in a DM, runs ``/artist import`` on it (``Files``):
+  acknowledged at once, the file fetched and imported after the acknowledgement, the report sent
+  to the person alone (the shortcut's ``response_url``) or into that DM. ``/artist import`` typed
+  as a slash command says how to do it.
 
 Why ``process_before_response=True``: mona's commands are short database work (milliseconds), so
 the listener runs *before* Bolt answers Slack and the reply is the acknowledgement's body. One
@@ -41,16 +46,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import re
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -78,8 +89,13 @@ from bot.slack_render import (
     view_metadata,
 )
 from core import replays
+from core.app import Command
+from core.errors import UserError
 from core.i18n import _, use_language
-from handlers.registry import registry
+from handlers.args import MAX_UPLOAD, Upload
+from handlers.metrics import ImportMetrics
+from handlers.parser import tokenize
+from handlers.registry import CommandSpec, registry
 from handlers.reply import Invocation, Modal, Reply
 
 if TYPE_CHECKING:
@@ -89,16 +105,19 @@ if TYPE_CHECKING:
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
+#: After how many seconds an import still running says it is under way.
+PROGRESS_AFTER = 2.0
 
 log = logging.getLogger("mona.slack")
 T = TypeVar("T")
 
 
-def build_app(mona: Mona, *, client: WebClient | None = None) -> App:
+def build_app(mona: Mona, *, client: WebClient | None = None, progress_after: float = PROGRESS_AFTER) -> App:
     """The Bolt app with mona's listeners. Creating it calls ``auth.test`` with the bot token.
 
     ``client`` replaces the Web API client built from settings (``SLACK_BOT_TOKEN``,
-    ``SLACK_API_URL``); tests and benchmarks point it at a local stand-in."""
+    ``SLACK_API_URL``); tests and benchmarks point it at a local stand-in. An import of a file
+    still running after ``progress_after`` seconds says it is under way."""
     settings = mona.settings
     if client is None:
         base_url = settings.slack_api_url or WebClient.BASE_URL
@@ -111,7 +130,17 @@ def build_app(mona: Mona, *, client: WebClient | None = None) -> App:
         app.command(f"/{group}")(adapter.command_listener(group))
     app.action(re.compile(".*"))(adapter.on_action)
     app.view(re.compile(".*"))(adapter.on_view_submission)
+    files = Files(adapter, progress_after=progress_after)
+    for shortcut in SHORTCUTS:
+        app.shortcut(shortcut.callback_id)(ack=_acknowledge, lazy=[files.on_shortcut])
+    app.event({"type": "message", "subtype": "file_share"})(ack=_acknowledge, lazy=[files.on_file_shared])
+    # Any other message in a DM with mona (message.im): acknowledged, so that Slack does not send it again.
+    app.event("message")(_acknowledge)
     return app
+
+
+def _acknowledge(ack: Ack) -> None:
+    ack()
 
 
 class _Adapter:
@@ -147,6 +176,10 @@ class _Adapter:
             words = typed_text(body.get("text") or "").strip()
             user_id = body["user_id"]
             channel_id = body.get("channel_id")
+            shortcut = _file_shortcut_for(f"/{group} {words}")
+            if shortcut is not None:  # a slash command carries no file: say where files go instead
+                ack(**self._message(self._render(lambda: _how_to_send(shortcut))), response_type="ephemeral")
+                return
             reply = self._dispatch(Invocation(
                 platform=PLATFORM, user_id=user_id, user_name=body.get("user_name") or user_id,
                 channel_id=channel_id, kind="command", text=f"/{group} {words}".strip()))
@@ -229,6 +262,287 @@ class _Adapter:
             client.chat_postMessage(channel=user_id, **body)
         except SlackApiError as e:
             log.error("could not deliver a reply to %s: %s", user_id, e.response.get("error"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Files: what a slash command cannot carry
+#
+# A message shortcut on a message holding a file, or the file shared in a DM with mona, runs the
+# command that takes a file (``/artist import``) on it. The file is looked up with ``files.info``
+# (what the bot token may see) and downloaded from its ``url_private_download`` with the bot
+# token, capped at ``MAX_UPLOAD``; the command then runs through ``Dispatcher.dispatch_values``
+# like a Discord attachment: the same permission, one transaction, the same report.
+#
+# Where the report goes: for the shortcut, to the person alone (ephemeral, through the shortcut's
+# response_url). A message shortcut is a private gesture in Slack, and "Only visible to you" is how
+# Slack apps answer one: the report (which lines were refused, and why) is for the person who will
+# fix the file, posting it in the file's thread would notify its author and everyone following
+# the thread, and the response_url works in any conversation, even one mona is not a member of.
+# For a file sent to mona in a DM, the report is a message in that DM.
+
+#: What is read as a table of text: Slack's ``filetype``, the MIME type, or the name's ending.
+_TABLE_TYPES = frozenset({"csv", "tsv", "text"})
+_TABLE_MIMETYPES = frozenset({"text/csv", "application/csv", "text/plain", "text/tab-separated-values"})
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+#: files.info errors meaning the bot may not see the file where it was shared.
+_OUT_OF_SIGHT = frozenset({"file_not_found", "access_denied", "not_in_channel", "channel_not_found"})
+
+
+@dataclass(frozen=True)
+class FileShortcut:
+    """A message shortcut (a message's ⋯ *More actions* menu) running ``command`` on each file of
+    the message, given as its ``field``. ``bot.slack_manifest`` declares it in the manifest."""
+
+    callback_id: str
+    #: As Slack shows it in the menu: at most 24 characters, in English like the rest of the manifest.
+    name: str
+    description: str
+    command: type[Command]
+    field: str
+
+
+IMPORT_METRICS = FileShortcut("mona_import_file", "Import metrics",
+                              "Import the CSV file of this message as artist metrics; the report comes back to you.",
+                              ImportMetrics, "file")
+SHORTCUTS: tuple[FileShortcut, ...] = (IMPORT_METRICS,)
+#: What a file sent to mona in a DM is for.
+DM_FILES = IMPORT_METRICS
+
+
+def _file_shortcut_for(line: str) -> FileShortcut | None:
+    """The shortcut that replaces a typed command taking a file (``/artist import …``), if it is one."""
+    try:
+        spec, _rest = registry.find(tokenize(line))
+    except UserError:
+        return None
+    return next((s for s in SHORTCUTS if s.command is spec.cls), None)
+
+
+def _spec_of(shortcut: FileShortcut) -> CommandSpec:
+    return registry.commands[tuple(shortcut.command.key.split())]
+
+
+def _how_to_send(shortcut: FileShortcut) -> Reply:
+    spec = _spec_of(shortcut)
+    return Reply(text=_("Slack commands cannot carry a file, so {command} starts from the file itself: on the message "
+                        "holding the CSV file, open ⋯ (More actions) and choose {shortcut}; or send the file to mona in "
+                        "a direct message.", command=spec.name, shortcut=shortcut.name),
+                 footer=spec.summary, ephemeral=True)
+
+
+class Files:
+    """The files a message shortcut points at, or a DM with mona receives, run through their command.
+
+    Both listeners run after the acknowledgement (Bolt's lazy listeners, on its thread pool): an
+    import of 20,000 lines takes far longer than Slack's 3 seconds. Each file gets one answer, the
+    command's reply or why the file was refused (too large, not a table, out of mona's sight);
+    an import running longer than ``progress_after`` seconds first says it is under way."""
+
+    def __init__(self, adapter: _Adapter, *, progress_after: float = PROGRESS_AFTER) -> None:
+        self.adapter = adapter
+        self.mona = adapter.mona
+        self.progress_after = progress_after
+
+    def on_shortcut(self, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        shortcut = next((s for s in SHORTCUTS if s.callback_id == body.get("callback_id")), IMPORT_METRICS)
+        user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        channel_id = (body.get("channel") or {}).get("id")
+        inv = Invocation(platform=PLATFORM, user_id=user_id, user_name=user.get("username") or user.get("name") or user_id,
+                         channel_id=channel_id, kind="command", text=_spec_of(shortcut).name)
+
+        def answer(reply: Reply) -> None:
+            message = self.adapter._message(reply)
+            if respond.response_url:
+                try:
+                    respond(**message, response_type="ephemeral", replace_original=False)
+                    return
+                except OSError as e:  # the response_url is unreachable or expired (30 minutes, 5 uses)
+                    log.warning("posting to the response_url failed: %s", e)
+            self.adapter._post(client, channel_id or user_id, user_id, dataclasses.replace(reply, ephemeral=True), message)
+
+        self._run(client, shortcut, list((body.get("message") or {}).get("files") or []), inv, answer)
+
+    def on_file_shared(self, event: dict[str, Any], client: WebClient) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id") or not isinstance(event.get("user"), str):
+            return  # a file shared in a channel is imported with the shortcut, not on sight
+        user_id, channel_id = event["user"], str(event.get("channel") or "")
+        inv = Invocation(platform=PLATFORM, user_id=user_id, user_name=user_id, channel_id=channel_id,
+                         kind="command", text=_spec_of(DM_FILES).name)
+
+        def answer(reply: Reply) -> None:
+            message = self.adapter._message(reply)
+            try:
+                client.chat_postMessage(channel=channel_id, text=message["text"], blocks=message["blocks"])
+            except SlackApiError as e:
+                log.error("could not answer a file sent to mona in %s: %s", channel_id, e.response.get("error"))
+
+        self._run(client, DM_FILES, list(event.get("files") or []), inv, answer)
+
+    def _run(self, client: WebClient, shortcut: FileShortcut, files: list[dict[str, Any]], inv: Invocation,
+             answer: Callable[[Reply], None]) -> None:
+        with use_language(self.mona.settings.lang):
+            try:
+                if not files:
+                    answer(Reply(text=_("This message holds no file: choose {shortcut} on a message with the CSV file "
+                                        "attached.", shortcut=shortcut.name), error=True))
+                for shared in files:
+                    fetched = self._fetch(client, shared)
+                    if isinstance(fetched, Reply):
+                        answer(fetched)
+                        continue
+                    under_way = Reply(text=_("Importing {file}…", file=fetched.name), ephemeral=True)
+                    with _Progress(self.progress_after, functools.partial(answer, under_way)):
+                        reply = self.mona.dispatcher.dispatch_values(inv, shortcut.command, {shortcut.field: fetched})
+                    answer(reply)
+            except Exception:
+                log.exception("a file sent for %s could not be handled", shortcut.callback_id)
+                answer(Reply(text=_("Something went wrong on our side; try again."), error=True))
+
+    def _fetch(self, client: WebClient, shared: dict[str, Any]) -> Upload | Reply:
+        """The file's name and bytes, or the reply saying why mona will not read it."""
+        name = str(shared.get("name") or shared.get("title") or shared.get("id") or "?")
+        try:
+            info = client.files_info(file=str(shared.get("id") or "")).get("file") or {}
+        except SlackApiError as e:
+            error = str(e.response.get("error") or "")
+            log.info("files.info refused file %s: %s", shared.get("id"), error)
+            if error in _OUT_OF_SIGHT:
+                return _refused(_("mona cannot open {file}: invite mona to the channel it was shared in (/invite @mona), "
+                                  "or send the file to mona in a direct message.", file=name))
+            if error == "missing_scope":
+                return _refused(_needs_files_read(name))
+            return _refused(_not_handed_over(name, error))
+        name = str(info.get("name") or name)
+        if info.get("is_external"):
+            return _refused(_("{file} is a link to another service, not a file kept on Slack: download it and share "
+                              "the file itself.", file=name))
+        if not _is_table(info):
+            return _refused(_("{file} is not a CSV file: send the metrics as a .csv file (a line of column names, "
+                              "then one line per artist and day).", file=name))
+        if _size(info) > MAX_UPLOAD:
+            return _refused(_too_large(name))
+        url = str(info.get("url_private_download") or info.get("url_private") or "")
+        if not _may_carry_token(url, client.base_url):
+            log.warning("files.info gave file %s an address outside Slack; the token is not sent there", info.get("id"))
+            return _refused(_not_handed_over(name, _("its address is outside Slack")))
+        try:
+            content = _download(url, client)
+        except _SignInPage:
+            return _refused(_needs_files_read(name))
+        except urllib.error.HTTPError as e:
+            log.warning("downloading file %s failed: HTTP %s", info.get("id"), e.code)
+            return _refused(_not_handed_over(name, f"HTTP {e.code}"))
+        except (OSError, http.client.HTTPException) as e:
+            log.warning("downloading file %s failed: %s", info.get("id"), type(e).__name__)
+            return _refused(_not_handed_over(name, type(e).__name__))
+        if content is None:
+            return _refused(_too_large(name))
+        return Upload(name, content)
+
+
+def _refused(text: str) -> Reply:
+    return Reply(text=text, error=True, ephemeral=True)
+
+
+def _too_large(name: str) -> str:
+    return _("{file} is too large: at most 1 MB.", file=name)
+
+
+def _not_handed_over(name: str, error: str) -> str:
+    return _("Slack would not hand over {file} ({error}); try again in a moment.", file=name, error=error)
+
+
+def _needs_files_read(name: str) -> str:
+    return _("Slack did not hand over {file}: the app needs the files:read scope (reinstall it from "
+             "slack-manifest.yml).", file=name)
+
+
+def _is_table(info: dict[str, Any]) -> bool:
+    filetype = str(info.get("filetype") or "").lower()
+    mimetype = str(info.get("mimetype") or "").split(";", 1)[0].strip().lower()
+    return (filetype in _TABLE_TYPES or mimetype in _TABLE_MIMETYPES
+            or str(info.get("name") or "").lower().endswith(_TABLE_SUFFIXES))
+
+
+def _size(info: dict[str, Any]) -> int:
+    size = info.get("size")
+    return size if isinstance(size, int) else 0
+
+
+def _may_carry_token(url: str, api_url: str) -> bool:
+    """Whether ``url`` may be sent the bot token: Slack's own https hosts, or the address of the
+    Web API mona is configured with (``SLACK_API_URL``, e.g. a local stand-in)."""
+    to, api = urllib.parse.urlsplit(url), urllib.parse.urlsplit(api_url)
+    host = (to.hostname or "").lower()
+    if to.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+        return True
+    return bool(to.netloc) and (to.scheme, to.netloc) == (api.scheme, api.netloc)
+
+
+class _SignInPage(Exception):
+    """Slack answered a file download with a web page: the token may not read files."""
+
+
+class _TokenRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an address that may carry the bot token (urllib keeps the
+    ``Authorization`` header on redirects); any other is an ``HTTPError``."""
+
+    def __init__(self, api_url: str) -> None:
+        super().__init__()
+        self.api_url = api_url
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        if not _may_carry_token(newurl, self.api_url):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url: str, client: WebClient) -> bytes | None:
+    """The bytes at ``url`` fetched with the client's bot token, proxy and TLS settings; ``None``
+    when there are more than ``MAX_UPLOAD`` of them, whatever files.info said."""
+    handlers: list[urllib.request.BaseHandler] = [_TokenRedirects(client.base_url)]
+    if client.proxy:
+        handlers.append(urllib.request.ProxyHandler({"http": client.proxy, "https": client.proxy}))
+    if client.ssl is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=client.ssl))
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
+    with urllib.request.build_opener(*handlers).open(request, timeout=client.timeout) as response:
+        if response.headers.get_content_type() == "text/html":
+            raise _SignInPage
+        data: bytes = response.read(MAX_UPLOAD + 1)
+    return None if len(data) > MAX_UPLOAD else data
+
+
+class _Progress:
+    """Calls ``say`` if the work inside takes longer than ``after`` seconds (at once when ``after``
+    is 0), and never after the work is done: what the work answers comes after it."""
+
+    def __init__(self, after: float, say: Callable[[], None]) -> None:
+        self.after = after
+        self.say = say
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(after, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.say()
+
+    def __enter__(self) -> _Progress:
+        if self.after <= 0:
+            self.say()
+        else:
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
 
 
 _MARKUP = re.compile(r"<([^<>]*)>")
@@ -436,7 +750,7 @@ class _Once:
     def __init__(self, mona: Mona, *, wait: float = REPLAY_WAIT) -> None:
         self.mona = mona
         self.wait = wait
-        self._forgot_at = 0.0
+        self._forgot_at = -FORGET_EVERY  # monotonic time starts near 0 at boot: forget on the first request too
 
     def answer(self, key: str, body: dict[str, Any], run: Callable[[], BoltResponse]) -> BoltResponse:
         db = self.mona.db

@@ -1,8 +1,9 @@
-"""The slash commands of ``slack-manifest.yml``, generated from the command declarations.
+"""The slash commands and shortcuts of ``slack-manifest.yml``, generated from the declarations.
 
-``python -m bot.slack_manifest`` (``make manifest``) rewrites the manifest's ``slash_commands``
-block, keeping the rest of the file (scopes, comments) as written; a spec fails when the file and
-the declarations drift apart.
+``python -m bot.slack_manifest`` (``make docs``) rewrites the manifest's ``slash_commands`` block
+(from the command declarations) and the ``shortcuts`` after it (from ``bot.slack.SHORTCUTS``, the
+message shortcuts the adapter serves), keeping the rest of the file (scopes, events, comments) as
+written; a spec fails when the file and the declarations drift apart.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 import handlers  # noqa: F401  (registers every command)
+from bot.slack import SHORTCUTS, FileShortcut
 from handlers.registry import GROUPS, Registry, registry
 
 MANIFEST = Path(__file__).resolve().parent.parent / "slack-manifest.yml"
@@ -37,13 +39,21 @@ def slash_commands(commands: Registry = registry) -> list[dict[str, Any]]:
              "should_escape": True, "url": URL} for group in commands.groups]
 
 
+def shortcuts(declared: tuple[FileShortcut, ...] = SHORTCUTS) -> list[dict[str, Any]]:
+    return [{"name": s.name, "type": "message", "callback_id": s.callback_id, "description": s.description}
+            for s in declared]
+
+
+def _listed(items: list[dict[str, Any]]) -> str:
+    block = yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=1000)
+    return "".join(f"    {line}" if line.strip() else line for line in block.splitlines(keepends=True))
+
+
 def render(text: str, commands: Registry = registry) -> str:
-    """``text`` (the manifest) with its slash_commands block generated from the declarations."""
+    """``text`` (the manifest) with its slash_commands and shortcuts blocks generated from the declarations."""
     start = text.index(_START) + len(_START)
     end = text.index(_END, start)
-    block = yaml.safe_dump(slash_commands(commands), sort_keys=False, allow_unicode=True, width=1000)
-    indented = "".join(f"    {line}" if line.strip() else line for line in block.splitlines(keepends=True))
-    return text[:start] + indented + text[end:]
+    return text[:start] + _listed(slash_commands(commands)) + "  shortcuts:\n" + _listed(shortcuts()) + text[end:]
 
 
 def main() -> int:
@@ -51,7 +61,7 @@ def main() -> int:
     new = render(text)
     if new != text:
         MANIFEST.write_text(new)
-        print(f"rewrote the slash commands of {MANIFEST.name}")
+        print(f"rewrote the slash commands and shortcuts of {MANIFEST.name}")
     return 0
 
 

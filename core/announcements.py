@@ -10,6 +10,7 @@ from typing import Any
 from core.digest import Digest
 from core.i18n import _, money
 from core.notifier import Action, Message
+from core.scoring import dimension_label
 
 
 def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
@@ -38,6 +39,11 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
         text = _("{who} restored artist #{id}.", who=who, id=p["artist_id"])
     elif event_type == "member.role_changed":
         text = _("{who} made {name} {role} (was {before}).", who=who, name=p["name"], role=p["role"], before=p["before"])
+    elif event_type == "score.dropped":
+        text = _("{name}'s Market Fit fell {drop} points, from {before} to {after}, mostly in {dimension}.",
+                 name=name, drop=f"{p['drop']:.0f}", before=f"{p['previous']:.0f}", after=f"{p['score']:.0f}",
+                 dimension=dimension_label(p["dimension"]))
+        show = (Action(_("Show score"), "cmd.run", f"/score #{p['artist_id']}"),)
     elif event_type == "artist.updated":
         text = _("{who} updated artist #{id}: {fields}.", who=who, id=p["artist_id"], fields=", ".join(p.get("fields", [])))
     else:

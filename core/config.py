@@ -92,6 +92,13 @@ class Settings:
     http_host: str = "0.0.0.0"
     http_port: int = 3000
     log_level: str = "INFO"
+    #: A score that falls by more than this many points records a ``score.dropped`` event.
+    score_drop: float = 10.0
+    #: The OpenAI-compatible API that writes prescriptions; none: a template writes them.
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    ai_model: str = "gpt-4o-mini"
+    ai_timeout_seconds: float = 20.0
 
     @property
     def embedded_database(self) -> bool:
@@ -159,4 +166,19 @@ class Settings:
             http_host=env.get("MONA_HTTP_HOST") or "0.0.0.0",
             http_port=int(env.get("PORT") or env.get("MONA_HTTP_PORT") or 3000),
             log_level=(env.get("MONA_LOG_LEVEL") or "INFO").upper(),
+            score_drop=_points("MONA_SCORE_DROP", env.get("MONA_SCORE_DROP") or "10"),
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            ai_model=env.get("MONA_AI_MODEL") or "gpt-4o-mini",
+            ai_timeout_seconds=float(env.get("MONA_AI_TIMEOUT_SECONDS") or 20),
         )
+
+
+def _points(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of points, not {text!r}") from None
+    if not 0 < value <= 100:
+        raise ValueError(f"{name} must be between 0 and 100 points, not {text!r}")
+    return value

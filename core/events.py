@@ -177,6 +177,18 @@ class RequestCancelled(RequestMoved):
     type = "request.cancelled"
 
 
+class ScoreDropped(ArtistEvent):
+    """An artist's Market Fit score fell by more than MONA_SCORE_DROP points since their last score."""
+
+    type = "score.dropped"
+    name: str = Field(description="The artist's name")
+    score_id: int | None = Field(None, description="The new score's id (none for a batch)")
+    previous: float = Field(description="The score before, 0-100")
+    score: float = Field(description="The score now, 0-100")
+    drop: float = Field(description="How many points it fell")
+    dimension: str = Field(description="The dimension that fell most: audience, market, monetization or competitive")
+
+
 def _declared(base: type[Event]) -> list[type[Event]]:
     out: list[type[Event]] = []
     for sub in base.__subclasses__():

@@ -303,10 +303,11 @@ def last_failures(uow: UnitOfWork, limit: int = 5) -> list[Delivery]:
 # ---------------------------------------------------------------- long job runs
 
 
-def create_run(uow: UnitOfWork, actor: Member, *, kind: str, platform: str, channel_id: str | None) -> JobRun:
+def create_run(uow: UnitOfWork, actor: Member | None, *, kind: str, platform: str, channel_id: str | None,
+               args: dict[str, Any] | None = None) -> JobRun:
     """A long job, queued: a worker picks it up once it is committed and handed to the queue (the
     sweep hands over a queued run whose job was lost: ``jobs.longjobs.sweep_runs_once``)."""
-    run = JobRun(kind=kind, started_by_id=actor.id, platform=platform, channel_id=channel_id, args={})
+    run = JobRun(kind=kind, started_by_id=actor.id if actor else None, platform=platform, channel_id=channel_id, args=args or {})
     uow.session.add(run)
     uow.session.flush()
     return run

@@ -46,6 +46,7 @@ class Permission(enum.StrEnum):
     MODERATE = "moderate"
     REQUEST_SERVICES = "request_services"
     MANAGE_BLOCKS = "manage_blocks"
+    MANAGE_SCORES = "manage_scores"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -58,6 +59,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MODERATE: frozenset({Role.ADMIN, Role.MANAGER, Role.MODERATOR}),
     Permission.REQUEST_SERVICES: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER}),
     Permission.MANAGE_BLOCKS: frozenset({Role.ADMIN, Role.MANAGER}),
+    Permission.MANAGE_SCORES: frozenset({Role.ADMIN, Role.MANAGER}),
 }
 
 

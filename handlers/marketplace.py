@@ -236,12 +236,13 @@ class RequestForm(Command):
     """Open the form that requests a block."""
 
     block: BlockRef = arg("The block to request")
+    artist: ArtistRef | None = opt("The artist it is for, filled in the form", default=None)
 
     def run(self, ctx: Context) -> Reply:
         block = market.find_block(ctx.uow, self.block)
         return Reply(modal=Modal(
             RequestSubmit.key, _("Request: {block}", block=block.name)[:24],
-            (TextInput("artist", _("Artist"), placeholder=_("Name, or an id like #12")),
+            (TextInput("artist", _("Artist"), placeholder=_("Name, or an id like #12"), initial=self.artist),
              TextInput("brief", _("Brief"), multiline=True),
              TextInput("budget", _("Budget (EUR)"), required=False, placeholder=market.budget_range(block)),
              TextInput("due", _("Due date (YYYY-MM-DD)"), required=False)),

@@ -236,7 +236,7 @@ class RebuildStats(Command):
     def run(self, ctx: Context) -> Reply:
         run = notify.create_run(ctx.uow, ctx.actor, kind="rebuild_stats", platform=ctx.caller.platform,
                                 channel_id=ctx.caller.channel_id)
-        _start_after_commit(ctx, run.id)
+        start_after_commit(ctx, run.id)
         return Reply(text=_("Job {id} is queued; its progress will show in this channel.", id=run.id), ephemeral=False)
 
 
@@ -248,11 +248,11 @@ class RetryJob(Command):
 
     def run(self, ctx: Context) -> Reply:
         run = notify.retry_run(ctx.uow, self.run_id)
-        _start_after_commit(ctx, run.id)
+        start_after_commit(ctx, run.id)
         return Reply(text=_("Job {id} is queued again.", id=run.id), ephemeral=False)
 
 
-def _start_after_commit(ctx: Context, run_id: int) -> None:
+def start_after_commit(ctx: Context, run_id: int) -> None:
     """Hand the committed run to the queue. The run is saved as queued whatever the queue does:
     when the queue cannot take it now, the person is told so, and the ticker's sweep
     (``jobs.longjobs.sweep_runs_once``) hands it over once the queue is back."""

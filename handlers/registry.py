@@ -174,6 +174,8 @@ GROUPS: dict[str, str] = {
     "mod": "Chat moderation for Discord and Twitch - rules, warn/timeout/ban, cases, stream mode.",
     "market": "The marketplace - the 10 service blocks, requests and their lifecycle, figures.",
     "remind": "Remind a member, a channel or yourself later (in 2h, tomorrow 9:00, 2026-12-01 14:30).",
+    "score": "Mona Market Fit - an artist's score explained, the model's weights, batches and movers.",
+    "prescribe": "The ordonnance - a short written plan for an artist from their score.",
 }
 
 

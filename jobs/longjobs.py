@@ -16,18 +16,20 @@ from collections.abc import Callable
 
 from sqlalchemy import delete, func, select
 
-from core import notify
+from core import notify, prescription, scoring, weights
 from core.artists import Artist, StageDuration, StageStay
 from core.db import UnitOfWork, utcnow
 from core.i18n import _, ngettext, number, use_language
 from core.notifier import Action, DeliveryError, Message
 from core.notify import JobRun
+from core.team import Member
 from jobs.queue import QueueUnavailable
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger("mona.jobs")
 
-Progress = Callable[[int, int], None]
+#: Told how far a job is: done, total, and optionally what it is doing.
+Progress = Callable[..., None]
 
 
 def rebuild_stage_durations(uow: UnitOfWork, progress: Progress, *, batch: int = 500) -> str:
@@ -57,7 +59,57 @@ def rebuild_stage_durations(uow: UnitOfWork, progress: Progress, *, batch: int =
                     stays=number(sum(histogram.values())))
 
 
-KINDS: dict[str, Callable[[UnitOfWork, Progress], str]] = {"rebuild_stats": rebuild_stage_durations}
+def score_batch(uow: UnitOfWork, progress: Progress, run: JobRun, rt: Runtime) -> str:
+    started = time.monotonic()
+    what = {"read": _("Reading metrics"), "write": _("Scoring")}
+
+    def step(done: int, total: int, phase: str) -> None:
+        progress(done, total, what[phase])
+
+    result = scoring.score_batch(uow, step, today=utcnow().date(), drop_points=float(run.args.get("drop") or
+                                                                                    rt.settings.score_drop),
+                                 pipeline=run.args.get("pipeline"))
+    text = ngettext("Scored {n} artist in {seconds} s with model v{version}.",
+                    "Scored {n} artists in {seconds} s with model v{version}.", result.scored,
+                    seconds=f"{time.monotonic() - started:.1f}", version=result.model_version)
+    if result.median is not None:
+        text += " " + _("Median {median}; {dropped} fell more than {points} points.", median=round(result.median),
+                        dropped=number(result.dropped), points=f"{float(run.args.get('drop') or rt.settings.score_drop):g}")
+    if result.small_cohorts:
+        text += " " + _("{small} of {cohorts} peer groups have fewer than {least} artists and use reference bands.",
+                        small=result.small_cohorts, cohorts=result.cohorts, least=scoring.COHORT_MIN)
+    return text
+
+
+def score_retrain(uow: UnitOfWork, progress: Progress, run: JobRun, rt: Runtime) -> str:
+    progress(0, 1)
+    member = uow.session.get(Member, run.started_by_id) if run.started_by_id else None
+    result = weights.retrain(uow, member, today=utcnow().date())
+    progress(1, 1)
+    return result.text
+
+
+def prescribe(uow: UnitOfWork, progress: Progress, run: JobRun, rt: Runtime) -> Message:
+    progress(0, 1)
+    given = dict(run.args["input"])
+    data = prescription.PlanInput(**{**given, "factors": tuple(prescription.PlanFactor(**f) for f in given["factors"]),
+                                     "blocks": tuple(prescription.PlanBlock(**b) for b in given["blocks"]),
+                                     "notes": tuple(given["notes"])})
+    plan = prescription.prescribe(data, prescription.writer_from(rt.settings))
+    actions = tuple(Action(label, action_id, value) for label, action_id, value in run.args.get("actions", []))
+    said = (_("Written by {model}.", model=plan.model) if plan.source == "ai"
+            else _("Written from mona's template, not by an AI: {why}.", why=plan.why_template))
+    text = f"{plan.text}\n\n{said}"
+    return Message(title=str(run.args.get("title") or ""), text=text, actions=actions)
+
+
+Kind = Callable[[UnitOfWork, Progress, JobRun, Runtime], "str | Message"]
+KINDS: dict[str, Kind] = {
+    "rebuild_stats": lambda uow, progress, run, rt: rebuild_stage_durations(uow, progress),
+    "score_batch": score_batch,
+    "score_retrain": score_retrain,
+    "prescribe": prescribe,
+}
 
 
 class _Reporter:
@@ -125,13 +177,13 @@ def run_job(run_id: int) -> str:
         reporter = _Reporter(rt, run)
         title = _("Job {id}: {kind}", id=run.id, kind=run.kind)
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, what: str = "") -> None:
             run.done, run.total = done, total
-            reporter.show(Message(title=title, text=_("{done} / {total}…", done=number(done), total=number(total))),
-                          force=done in (0, total))
+            text = _("{done} / {total}…", done=number(done), total=number(total))
+            reporter.show(Message(title=title, text=f"{what} {text}" if what else text), force=done in (0, total))
 
         try:
-            result = KINDS[run.kind](uow, progress)
+            result = KINDS[run.kind](uow, progress, run, rt)
         except Exception as e:  # reported to the person who started it, with a Retry button
             uow.rollback()
             log.exception("job run %s failed", run_id)
@@ -141,7 +193,8 @@ def run_job(run_id: int) -> str:
             reporter.run = run
             reporter.fail(run.error)
             return "failed"
-        run.status, run.result, run.finished_at = "done", result, utcnow()
+        final = result if isinstance(result, Message) else Message(title=title, text=result)
+        run.status, run.result, run.finished_at = "done", final.text, utcnow()
         uow.commit()
-        reporter.show(Message(title=title, text=result), force=True)
+        reporter.show(Message(title=final.title or title, text=final.text, actions=final.actions), force=True)
         return "done"

@@ -22,12 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
 from core import digest as digests
-from core import notify, reminders
+from core import notify, reminders, weights
 from core.db import utcnow
 from core.notify import DIGEST, DigestRun, NotificationRule
 from core.team import Member
 from jobs.effects import sweep_effects_once
-from jobs.longjobs import sweep_runs_once
+from jobs.longjobs import job_id, run_job, sweep_runs_once
+from jobs.queue import QueueUnavailable
 from jobs.relay import enqueue_deliveries, relay_once, retry_failures_once
 from jobs.runtime import Runtime
 
@@ -79,6 +80,36 @@ def digest_once(rt: Runtime, *, now: dt.datetime | None = None) -> bool:
     return True
 
 
+def refit_once(rt: Runtime, *, now: dt.datetime | None = None) -> int | None:
+    """Queue the nightly refit of the Market Fit weights once a day, at or after ``REFIT_HOUR``, when
+    there are enough outcomes to refit from; the run's id, or ``None`` (not time, already done today,
+    too few outcomes)."""
+    now = now or utcnow()
+    local = now.astimezone(ZoneInfo(rt.settings.timezone))
+    if local.hour < weights.REFIT_HOUR:
+        return None
+    day = local.date()
+    with rt.db.uow() as uow:
+        if uow.session.get(weights.ScoreRefit, day) is not None:
+            return None
+        guard = weights.ScoreRefit(day=day, outcome="queued", at=now)
+        uow.session.add(guard)
+        try:
+            uow.session.flush()  # the day's row is the lock: a second worker fails here
+        except IntegrityError:
+            return None
+        if not weights.enough(weights.counts(weights.outcomes(uow))):
+            guard.outcome = "not enough outcomes"
+            uow.commit()
+            return None
+        run = notify.create_run(uow, None, kind="score_retrain", platform="console", channel_id=None)
+        uow.commit()
+        run_id = run.id
+    with contextlib.suppress(QueueUnavailable):  # saved as queued: the sweep hands it over later
+        rt.queue.enqueue_many(run_job, [(job_id(run_id), (run_id,))], queue="low")
+    return run_id
+
+
 def tick(rt: Runtime, *, slow: bool = True) -> None:
     """One round: relay always; sweep, reminders and digest when ``slow`` (every second or so)."""
     relay_once(rt)
@@ -89,6 +120,7 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         sweep_runs_once(rt)
         reminders_once(rt)
         digest_once(rt)
+        refit_once(rt)
 
 
 class Ticker:

@@ -2,15 +2,18 @@
 
 - ``WebApiStub``: the Web API (``auth.test``, ``views.open``, ``chat.postMessage``,
   ``chat.postEphemeral``, ``chat.update``, ``conversations.open``, ``conversations.history``,
-  ``conversations.replies``, ``apps.connections.open``) and ``response_url`` endpoints
-  (``/response/<id>``); it records every call and keeps the messages posted, with their metadata.
+  ``conversations.replies``, ``apps.connections.open``, ``files.info``), ``response_url`` endpoints
+  (``/response/<id>``) and the downloads of files shared with ``share_file``
+  (``url_private_download``, served to the bot token only); it records every call and keeps the
+  messages posted, with their metadata.
   A method can be made to answer ``ok: false``, an HTTP error (429 with ``Retry-After``, 500), to
   drop the connection after doing its work (a reply lost on the way back), or to hold its answer
   for a while after doing its work (a slow Slack; time to kill the client mid-request).
 - ``WsgiServer``: serves a WSGI app (mona's ``wsgi_app``) with waitress on a free port.
 - ``SocketModeStub``: a websocket endpoint playing Slack's side of Socket Mode.
 - ``SlackRequests``: posts correctly signed slash commands and interactions built from the payload
-  shapes kept in ``tests/fixtures/slack``.
+  shapes kept in ``tests/fixtures/slack``, message shortcuts (``message_action``) and Events API
+  events (``event_callback``, e.g. a file shared in a DM).
 
 Each is a context manager that stops its threads on exit. Used by the Slack specs, and meant for
 the benchmark and later platform tests too.
@@ -80,9 +83,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class Call:
-    """One request the stub received: ``method`` is the API method (``chat.postMessage``) or
-    ``response/<id>`` for a response_url; ``token`` is the bearer token it carried; ``at`` is when
-    it arrived (``time.time()``)."""
+    """One request the stub received: ``method`` is the API method (``chat.postMessage``),
+    ``response/<id>`` for a response_url or ``download/<file id>`` for a file's download;
+    ``token`` is the bearer token it carried; ``at`` is when it arrived (``time.time()``)."""
 
     method: str
     body: dict[str, Any]
@@ -106,6 +109,9 @@ class WebApiStub:
         self.holds: dict[str, list[float]] = {}
         self.messages: list[dict[str, Any]] = []
         self.socket_url: str | None = None
+        #: Files shared with ``share_file``: what ``files.info`` answers, and their bytes.
+        self.files: dict[str, dict[str, Any]] = {}
+        self.file_contents: dict[str, bytes] = {}
         self._ts = 0
         self._stopped = False
         self._lock = threading.Lock()
@@ -157,6 +163,31 @@ class WebApiStub:
         wait ``seconds`` before answering; a client gone meanwhile gets nothing."""
         with self._lock:
             self.holds.setdefault(method, []).extend([seconds] * times)
+
+    def share_file(self, name: str, content: bytes, *, filetype: str | None = None, mimetype: str | None = None,
+                   size: int | None = None, download_url: str | None = None) -> dict[str, Any]:
+        """A file as someone shared it on Slack; returns it as a message's ``files`` lists it.
+        ``files.info`` describes it (``size`` defaults to the content's, ``filetype`` and
+        ``mimetype`` to what Slack infers from a .csv, .txt or .png name) and its
+        ``url_private_download`` serves ``content`` to the bot token (or is ``download_url``)."""
+        with self._lock:
+            file_id = f"F0FILE{len(self.files) + 1:04d}"
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        kinds = {"csv": ("csv", "text/csv"), "txt": ("text", "text/plain"), "png": ("png", "image/png")}
+        inferred_type, inferred_mime = kinds.get(extension, ("binary", "application/octet-stream"))
+        download = download_url or f"{self.url}/files-pri/T0MONA001-{file_id}/download/{urllib.parse.quote(name)}"
+        file = {"id": file_id, "created": int(time.time()), "timestamp": int(time.time()), "name": name, "title": name,
+                "mimetype": mimetype or inferred_mime, "filetype": filetype or inferred_type,
+                "pretty_type": (filetype or inferred_type).upper(), "user": "USAM0001", "user_team": "T0MONA001",
+                "editable": False, "size": len(content) if size is None else size, "mode": "hosted",
+                "is_external": False, "external_type": "", "is_public": False, "public_url_shared": False,
+                "display_as_bot": False, "username": "",
+                "url_private": download.replace("/download/", "/"), "url_private_download": download,
+                "permalink": f"https://monaxspark.slack.com/files/USAM0001/{file_id}/{name}"}
+        with self._lock:
+            self.files[file_id] = file
+            self.file_contents[file_id] = content
+        return dict(file)
 
     def messages_in(self, channel: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -247,6 +278,10 @@ class WebApiStub:
             return self._read(method, body)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
+        if method == "files.info":
+            with self._lock:
+                file = self.files.get(str(body.get("file") or ""))
+            return {"ok": True, "file": dict(file)} if file else {"ok": False, "error": "file_not_found"}
         if method == "apps.connections.open":
             if self.socket_url is None:
                 return {"ok": False, "error": "invalid_auth"}
@@ -279,6 +314,27 @@ class WebApiStub:
         stub = self
 
         class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                """A Web API method called with GET (``files.info``), or a file's download."""
+                path, _, query = self.path.partition("?")
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
+                if path.startswith("/files-pri/"):
+                    file_id = path.split("/")[2].rsplit("-", 1)[-1]
+                    stub._record(Call(f"download/{file_id}", {}, token))
+                    with stub._lock:
+                        content = stub.file_contents.get(file_id)
+                    if content is None:
+                        self._send(404, b"not found", "text/plain")
+                    elif token != BOT_TOKEN:  # as Slack does: the sign-in page instead of the file
+                        self._send(200, b"<!DOCTYPE html><html><title>Slack</title>Sign in</html>", "text/html; charset=utf-8")
+                    else:
+                        try:
+                            self._send(200, content, "application/octet-stream")
+                        except (BrokenPipeError, ConnectionResetError):
+                            self.close_connection = True  # the client read what it wanted and left
+                    return
+                self._api(path, {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}, token)
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self._read_body()
                 auth = self.headers.get("Authorization") or ""
@@ -288,6 +344,9 @@ class WebApiStub:
                     stub._record(Call(path.strip("/"), body, token))
                     self._send(200, b"ok", "text/plain")
                     return
+                self._api(path, body, token)
+
+            def _api(self, path: str, body: dict[str, Any], token: str | None) -> None:
                 method = path.removeprefix("/api/")
                 stub._record(Call(method, body, token))
                 failure = stub._next_failure(method)
@@ -436,6 +495,50 @@ class SlackRequests:
             action.update(selected_option=option, placeholder=element.get("placeholder"))
         data["actions"] = [action]
         return data
+
+    def shortcut_payload(self, callback_id: str, files: list[dict[str, Any]], *, user: str = "UADMIN01",
+                         channel: str = "C0CRM0001", text: str = "The metrics of the week") -> dict[str, Any]:
+        """A message shortcut (``message_action``) chosen on someone's message holding ``files``
+        (as ``WebApiStub.share_file`` returns them), with a response_url of its own."""
+        self._responses += 1
+        return {"type": "message_action", "token": "gIkuvaNzQIHg97ATvDxqgjtO", "action_ts": f"{time.time():.6f}",
+                "team": {"id": "T0MONA001", "domain": "monaxspark"},
+                "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0MONA001"},
+                "channel": {"id": channel, "name": "crm"}, "is_enterprise_install": False, "enterprise": None,
+                "callback_id": callback_id, "trigger_id": f"8033470584673.1234567890123.{self._responses:032x}",
+                "response_url": self.web_api.response_url(f"r{self._responses}"),
+                "message_ts": "1764070100.000200",
+                "message": {"client_msg_id": "5a4e2f0c-8f1e-4d59-9c3e-2f35c7a1b0d4", "type": "message", "text": text,
+                            "user": "USAM0001", "ts": "1764070100.000200", "team": "T0MONA001", "files": files,
+                            "upload": False, "display_as_bot": False, "blocks": []}}
+
+    def shortcut(self, callback_id: str, files: list[dict[str, Any]], **kw: Any) -> tuple[Response, str]:
+        """Choose a message shortcut on a message holding ``files``; returns the response and the
+        shortcut's response_url."""
+        data = self.shortcut_payload(callback_id, files, **kw)
+        return self.interaction(data), data["response_url"]
+
+    def event_body(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An Events API delivery (``event_callback``) of ``event``."""
+        self._responses += 1
+        return {"token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": "T0MONA001", "context_team_id": "T0MONA001",
+                "api_app_id": "A0MONA001", "event": event, "type": "event_callback",
+                "event_id": f"Ev0MONA{self._responses:05d}", "event_time": int(time.time()),
+                "authorizations": [{"enterprise_id": None, "team_id": "T0MONA001", "user_id": "U0MONABOT",
+                                    "is_bot": True, "is_enterprise_install": False}],
+                "is_ext_shared_channel": False, "event_context": f"4-eyJldCI6Im1lc3NhZ2UifQ-{self._responses}"}
+
+    def event(self, event: dict[str, Any]) -> Response:
+        return self.post(json.dumps(self.event_body(event)).encode(), "application/json")
+
+    @staticmethod
+    def dm_file_share(files: list[dict[str, Any]], *, user: str = "UADMIN01", channel: str = "D0ADMIN01",
+                      text: str = "") -> dict[str, Any]:
+        """The ``message`` event of ``files`` sent in the DM ``channel`` with mona (``message.im``)."""
+        ts = f"{time.time():.6f}"
+        return {"type": "message", "subtype": "file_share", "text": text, "files": files, "upload": False,
+                "user": user, "display_as_bot": False, "ts": ts, "client_msg_id": "0c1e5b8a-6f7d-4c2e-9a1b-3d4e5f6a7b8c",
+                "channel": channel, "event_ts": ts, "channel_type": "im"}
 
     def submit(self, view: dict[str, Any], values: dict[str, str], *, user: str = "UADMIN01") -> Response:
         """Submit a view as opened by ``views.open``, with ``{block_id: value}`` filled in."""

@@ -52,3 +52,19 @@ def test_a_bad_language_setting_is_a_clear_startup_error(tmp_path):
     env = bare_env(tmp_path) | {"MONA_LANG": "de"}
     out = subprocess.run([*MONA, "exec", "/mona help"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "MONA_LANG must be one of en, fr" in out.stderr
+
+
+def test_on_the_embedded_file_scores_batches_and_prescriptions_run_with_jobs_in_process(tmp_path):
+    env = bare_env(tmp_path)
+
+    def run(line: str) -> str:
+        out = subprocess.run([*MONA, "exec", line], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stdout + out.stderr
+        return out.stdout
+
+    run("/artist add Alex --genre pop")
+    run("/artist metrics Alex --engagement-rate 5 --instagram-followers 9000")
+    assert "== Market Fit of Alex (#1) ==" in run("/score Alex")
+    assert "Scored 1 artist in" in run("/score batch")
+    assert "MONA · Prospection: 1 scored" in run("/score stats")
+    assert "Written from mona's template, not by an AI: no AI API is configured." in run("/prescribe Alex")

@@ -302,7 +302,7 @@ def test_a_long_job_shows_progress_then_its_result(bot, mona, out):
 def test_a_failed_long_job_reports_in_its_thread_with_a_retry_button(bot, mona, out, monkeypatch):
     calls = []
 
-    def broken(uow, progress):
+    def broken(uow, progress, run, rt):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("disk full")
@@ -391,7 +391,7 @@ def test_a_failed_long_job_retried_while_the_queue_is_down_is_queued_and_started
         bot, mona, out, settings, monkeypatch):
     calls = []
 
-    def broken_once(uow, progress):
+    def broken_once(uow, progress, run, rt):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("disk full")
