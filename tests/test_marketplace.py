@@ -5,54 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
-import io
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from bot.app import Mona, bootstrap
 from bot.console import ConsoleBot
-from bot.notify_console import ConsoleNotifier
 from core import marketplace as market
-from core.config import Settings
-from core.db import MIGRATIONS_DIR, Database
 from core.notify import Delivery
 from core.outbox import OutboxEvent
 from core.team import AuditEntry
 from handlers.reply import Button, Reply
-from tests.conftest import ADMIN, empty
-
-
-def _seeded_blocks() -> list[dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("m0004", Path(MIGRATIONS_DIR) / "versions" / "0004_marketplace.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.BLOCKS)
-
-
-BLOCKS = _seeded_blocks()
-
-
-@pytest.fixture
-def mona(pg_database: Database, settings: Settings) -> Mona:
-    """The test ``mona``, with the 10 blocks as migration 0004 seeds them (each test empties the tables)."""
-    empty(pg_database)
-    with pg_database.engine.begin() as conn:
-        conn.execute(insert(market.Block), BLOCKS)
-    return bootstrap(settings, migrate=False, db=pg_database)
-
-
-@pytest.fixture
-def out(mona: Mona) -> io.StringIO:
-    buf = io.StringIO()
-    mona.runtime.notifiers["console"] = ConsoleNotifier(buf)
-    return buf
+from tests.conftest import ADMIN
 
 
 def requests(mona: Mona) -> list[market.MarketRequest]:

@@ -4,25 +4,16 @@ PostgreSQL, through the console adapter. The real RQ path is in tests/test_jobs_
 from __future__ import annotations
 
 import datetime as dt
-import io
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.notify_console import ConsoleNotifier
 from core.artists import StageDuration
 from core.notifier import Message, PermanentFailure, RetryLater
 from core.notify import Delivery, DigestRun, JobRun, NotificationRule, Reminder
 from jobs import longjobs, tasks
 from jobs.ticker import digest_once
-
-
-@pytest.fixture
-def out(mona) -> io.StringIO:
-    buf = io.StringIO()
-    mona.runtime.notifiers["console"] = ConsoleNotifier(buf)
-    return buf
 
 
 def deliveries(mona) -> list[Delivery]:

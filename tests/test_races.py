@@ -23,7 +23,6 @@ from sqlalchemy import func, select, text, update
 
 from bot.app import Mona, bootstrap
 from bot.console import ConsoleBot
-from bot.notify_console import ConsoleNotifier
 from core import artists as crm
 from core.app import Caller, Command, Context
 from core.artists import Artist, Opportunity
@@ -54,13 +53,6 @@ def mona(pg_database: Database, settings: Settings) -> Iterator[Mona]:
     db = Database(PG_URL, pool_size=N + 6, max_overflow=0)
     yield bootstrap(settings, migrate=False, db=db)
     db.engine.dispose()
-
-
-@pytest.fixture
-def out(mona: Mona) -> io.StringIO:
-    buf = io.StringIO()
-    mona.runtime.notifiers["console"] = ConsoleNotifier(buf)
-    return buf
 
 
 def people(bot: ConsoleBot) -> list[ConsoleBot]:

@@ -17,43 +17,22 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from bot.app import Mona, bootstrap
 from bot.console import ConsoleBot
-from bot.notify_console import ConsoleNotifier
-from core import marketplace as market
 from core import scoring, weights
 from core.artists import Opportunity
 from core.config import Settings
-from core.db import Database, utcnow
+from core.db import utcnow
 from core.metrics import METRICS
 from core.notify import JobRun
 from core.outbox import OutboxEvent
 from core.scoring import DIMENSIONS, FACTOR_KEYS, FACTORS, ArtistScore, CohortView, ScoreModel
-from tests.conftest import empty
-from tests.test_marketplace import BLOCKS
 
 GOOD = ("--instagram-followers 30000 --tiktok-followers 90000 --tiktok-growth-28d 18 --engagement-rate 6 "
         "--monthly-listeners 60000 --streams 2000000 --releases-12m 4 --live-dates-12m 20 --booking-revenue 40000 "
         "--merch-revenue 8000 --sync-revenue 3000")
-
-
-@pytest.fixture
-def mona(pg_database: Database, settings: Settings) -> Mona:
-    """The test ``mona`` with the 10 marketplace blocks seeded (the blocks recommended come from them)."""
-    empty(pg_database)
-    with pg_database.engine.begin() as conn:
-        conn.execute(insert(market.Block), BLOCKS)
-    return bootstrap(settings, migrate=False, db=pg_database)
-
-
-@pytest.fixture
-def out(mona: Mona) -> io.StringIO:
-    """What the console channels are told (job progress and results, notifications)."""
-    buf = io.StringIO()
-    mona.runtime.notifiers["console"] = ConsoleNotifier(buf)
-    return buf
 
 
 def scores(mona: Mona) -> list[ArtistScore]:
@@ -549,31 +528,27 @@ def test_on_slack_the_ai_writes_the_prescription_from_this_artists_data_only_wit
             assert labels and all(label.startswith("Request ") for label in labels)
 
 
-def test_on_slack_a_score_has_the_dimension_bars_and_its_block_button_opens_the_request_form(mona: Mona,
-                                                                                           settings: Settings) -> None:
+def test_on_slack_a_score_has_the_dimension_bars_and_its_block_button_opens_the_request_form(
+        slack_mona: Mona, web_api: Any) -> None:
     from bot.slack import build_app, wsgi_app
-    from tests.slack_stub import BOT_TOKEN, SIGNING_SECRET, SlackRequests, WebApiStub, WsgiServer
+    from tests.slack_stub import SlackRequests, WsgiServer
     from tests.test_slack import element, shown
 
-    with WebApiStub() as web_api:
-        configured = dataclasses.replace(settings, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                                         slack_api_url=web_api.api_url)
-        slack_mona = dataclasses.replace(mona, settings=configured)
-        with WsgiServer(wsgi_app(slack_mona, build_app(slack_mona))) as server:
-            slack = SlackRequests(server.url, web_api)
-            slack.command("add Alex --genre pop")
-            slack.command("metrics Alex --engagement-rate 7 --instagram-followers 80000 --monthly-listeners 90000")
-            r = slack.command("Alex", command="/score")
-            assert r.status == 200 and r.json["response_type"] == "in_channel"
-            text = shown(r.json)
-            assert "Audience Alignment —" in text and "█" in text and "Engagement rate 7.0 %: +" in text
-            request = next(e for e in r.json["blocks"][-1]["elements"] if e["text"]["text"].startswith("Request "))
-            slack.click(element(r.json, request["text"]["text"]))
-            [opened] = web_api.calls_to("views.open")
-            view = opened.body["view"]
-            assert view["callback_id"] == "market.request"
-            artist_input = next(b for b in view["blocks"] if b["block_id"] == "artist")["element"]
-            assert artist_input["initial_value"] == "#1"
+    with WsgiServer(wsgi_app(slack_mona, build_app(slack_mona))) as server:
+        slack = SlackRequests(server.url, web_api)
+        slack.command("add Alex --genre pop")
+        slack.command("metrics Alex --engagement-rate 7 --instagram-followers 80000 --monthly-listeners 90000")
+        r = slack.command("Alex", command="/score")
+        assert r.status == 200 and r.json["response_type"] == "in_channel"
+        text = shown(r.json)
+        assert "Audience Alignment —" in text and "█" in text and "Engagement rate 7.0 %: +" in text
+        request = next(e for e in r.json["blocks"][-1]["elements"] if e["text"]["text"].startswith("Request "))
+        slack.click(element(r.json, request["text"]["text"]))
+        [opened] = web_api.calls_to("views.open")
+        view = opened.body["view"]
+        assert view["callback_id"] == "market.request"
+        artist_input = next(b for b in view["blocks"] if b["block_id"] == "artist")["element"]
+        assert artist_input["initial_value"] == "#1"
 
 
 def test_on_discord_score_is_a_slash_command_whose_answer_has_the_four_dimensions(mona: Mona, settings: Settings) -> None:

@@ -23,7 +23,6 @@ from tests.conftest import ADMIN
 from tests.slack_stub import (
     APP_TOKEN,
     BOT_TOKEN,
-    SIGNING_SECRET,
     SlackRequests,
     SocketModeStub,
     WebApiStub,
@@ -35,20 +34,6 @@ from tests.slack_stub import (
 
 VIEWER = "UVIEWER01"
 CHANNEL = "C0CRM0001"
-
-
-@pytest.fixture
-def web_api() -> Iterator[WebApiStub]:
-    with WebApiStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def slack_mona(mona: Mona, web_api: WebApiStub) -> Mona:
-    """The test ``mona`` configured for Slack over HTTP, its Web API pointed at the stub."""
-    settings = dataclasses.replace(mona.settings, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                                   slack_api_url=web_api.api_url)
-    return dataclasses.replace(mona, settings=settings)
 
 
 @pytest.fixture

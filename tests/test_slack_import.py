@@ -6,7 +6,6 @@ same command as on Discord and in the console, and the report sent back to the p
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from handlers.args import MAX_UPLOAD
 from tests.slack_stub import (
     APP_TOKEN,
     BOT_TOKEN,
-    SIGNING_SECRET,
     Call,
     SlackRequests,
     SocketModeStub,
@@ -44,18 +42,8 @@ ONE_BAD = "artist,date,instagram_followers,engagement_rate\nAlex,2026-11-02,1200
 
 
 @pytest.fixture
-def web_api() -> Iterator[WebApiStub]:
-    with WebApiStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def slack_mona(mona: Mona, web_api: WebApiStub) -> Mona:
-    """The test ``mona`` configured for Slack over HTTP, its Web API pointed at the stub, with
-    the artists the files name."""
-    settings = dataclasses.replace(mona.settings, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                                   slack_api_url=web_api.api_url)
-    slack_mona = dataclasses.replace(mona, settings=settings)
+def slack_mona(slack_mona: Mona) -> Mona:
+    """mona on Slack (``tests.conftest``), with the artists the files name."""
     console = ConsoleBot(slack_mona.dispatcher)
     for name in ("Alex", "Noé"):
         assert not console.run(f"/artist add {name}").error

@@ -12,7 +12,6 @@ real Slack SDK against the stand-ins of tests/slack_stub.py, on real PostgreSQL.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -38,8 +37,6 @@ from core.replays import HandledRequest
 from tests.conftest import PG_URL
 from tests.slack_stub import (
     APP_TOKEN,
-    BOT_TOKEN,
-    SIGNING_SECRET,
     Response,
     SlackRequests,
     SocketModeStub,
@@ -51,19 +48,6 @@ from tests.slack_stub import (
 from tests.test_slack import element, shown
 
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def web_api() -> Iterator[WebApiStub]:
-    with WebApiStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def slack_mona(mona: Mona, web_api: WebApiStub) -> Mona:
-    settings = dataclasses.replace(mona.settings, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                                   slack_api_url=web_api.api_url)
-    return dataclasses.replace(mona, settings=settings)
 
 
 @pytest.fixture
