@@ -189,7 +189,7 @@ def test_twenty_people_adding_the_same_artist_at_once_make_one_and_the_others_ar
     with mona.db.uow() as uow:
         [alex] = uow.session.scalars(select(Artist).where(Artist.archived_at.is_(None))).all()
     assert added.text == f"Added {alex.name} to MONA at Prospection."
-    assert [r.text for r in replies if r.error] == [f"{alex.name} already exists (#1); edit their card instead."] * (N - 1)
+    assert [r.text for r in replies if r.error] == [f"{alex.name} already exists (#{alex.id}); edit their card instead."] * (N - 1)
     assert len(events(mona, "artist.created")) == 1
 
 
