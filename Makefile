@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring lock clean messages
+.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,14 +16,25 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: $(VENV)/.installed
 	$(BIN)/mona
 
-test: $(VENV)/.installed
+# The OBS specs start a real OBS Studio headless under Xvfb: install Debian's packages once when missing
+# (as root here; through sudo when not root and sudo exists).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || echo sudo)
+
+$(VENV)/.obs-studio:
+	if ! command -v obs >/dev/null || ! command -v Xvfb >/dev/null; then \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends obs-studio xvfb xauth; \
+	fi
+	mkdir -p $(@D) && touch $@
+
+test: $(VENV)/.installed $(VENV)/.obs-studio
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 # Benchmarks print figures and ratios (never asserted in tests); `make bench` runs them all.
-bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring
+bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio
 
 bench-foundation: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_foundation.py
@@ -42,6 +53,10 @@ bench-reliability: $(VENV)/.installed
 
 bench-scoring: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_scoring.py
+
+# Starts real headless OBS Studios (obs-studio and Xvfb, as the OBS specs do).
+bench-studio: $(VENV)/.installed $(VENV)/.obs-studio
+	$(BIN)/python benchmarks/bench_studio.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

@@ -11,19 +11,21 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import handlers  # noqa: F401  (registers every command)
+from core import outbox
 from core.app import Application, Services
 from core.config import Settings
 from core.db import Database
 from core.effects import ModerationGateway, PlatformEffect
 from core.notifier import Notifier
+from core.obs import ObsStudio
 from handlers.guard import Guard
 from handlers.registry import Dispatcher
 from jobs import runtime as job_runtime
 from jobs.queue import JobQueue, LocalQueue
-from jobs.relay import NotificationSubscriber
+from jobs.relay import NotificationSubscriber, StreamModeSubscriber, StreamSessionSubscriber
 from jobs.ticker import Ticker, tick
 
 
@@ -142,6 +144,25 @@ def moderators_for(settings: Settings) -> dict[str, ModerationGateway]:
     return found
 
 
+def studio_for(settings: Settings, db: Database) -> ObsStudio | None:
+    """The supervised OBS connection when ``OBS_HOST`` is set."""
+    if not settings.obs_host:
+        return None
+    return studio_at(db, settings.obs_host, settings.obs_port, settings.obs_password or "")
+
+
+def studio_at(db: Database, host: str, port: int, password: str) -> ObsStudio:
+    """A supervised connection to the OBS at ``host:port``; its events go to the outbox."""
+    address = f"{host}:{port}"
+
+    def record(type_: str, payload: dict[str, Any]) -> None:
+        with db.uow() as uow:
+            outbox.record(uow, type_, studio=address, **payload)
+            uow.commit()
+
+    return ObsStudio(host, port, password, on_event=record).start()
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -155,7 +176,11 @@ def bootstrap(settings: Settings, *, migrate: bool = True, db: Database | None =
     rt = job_runtime.build(settings, db=db, queue=queue, notifiers=notifiers_for(settings),
                              moderators=moderators_for(settings))
     rt.subscribers.append(NotificationSubscriber(rt))  # the first subscriber of committed events
+    rt.subscribers.append(StreamModeSubscriber())
+    rt.subscribers.append(StreamSessionSubscriber())
     job_runtime.configure(rt)
     guard = Guard(db, settings)
-    app = Application(db, settings, Services(jobs=RuntimeJobs(rt), rules=guard, effects=RuntimeEffects(rt)))
+    services = Services(jobs=RuntimeJobs(rt), rules=guard, effects=RuntimeEffects(rt), studio=studio_for(settings, db),
+                        connect_studio=lambda host, port, password: studio_at(db, host, port, password))
+    app = Application(db, settings, services)
     return Mona(settings, db, app, Dispatcher(app), rt, guard)

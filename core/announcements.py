@@ -44,6 +44,19 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
                  name=name, drop=f"{p['drop']:.0f}", before=f"{p['previous']:.0f}", after=f"{p['score']:.0f}",
                  dimension=dimension_label(p["dimension"]))
         show = (Action(_("Show score"), "cmd.run", f"/score #{p['artist_id']}"),)
+    elif event_type == "stream.preset_applied":
+        text = _("{who} ran the preset {preset}.", who=who, preset=p["preset"])
+        if p.get("say"):
+            text += " " + p["say"]
+    elif event_type == "stream.started":
+        text = _("Live now! The stream started in OBS ({studio}).", studio=p["studio"])
+    elif event_type == "stream.stopped":
+        text = _("The stream ended ({studio}).", studio=p["studio"])
+    elif event_type == "stream.scene_changed":
+        text = _("OBS switched to the scene {scene}.", scene=p["scene"])
+    elif event_type in ("stream.recording_started", "stream.recording_stopped"):
+        text = (_("OBS started recording.") if event_type == "stream.recording_started"
+                else _("OBS stopped recording."))
     elif event_type == "artist.updated":
         text = _("{who} updated artist #{id}: {fields}.", who=who, id=p["artist_id"], fields=", ".join(p.get("fields", [])))
     else:

@@ -29,6 +29,7 @@ from core.effects import EffectRunner
 from core.errors import UserError
 from core.i18n import _, use_language
 from core.refs import Mention
+from core.studio import Studio
 from core.team import Member, Permission, audit, check, identify, member_for_mention
 
 log = logging.getLogger("mona.app")
@@ -84,6 +85,10 @@ class Services:
     rules: RulesCache | None = None
     #: Moderation actions on a platform, carried out by a job whatever the command came through.
     effects: EffectRunner | None = None
+    #: OBS Studio (``core.studio.Studio``), when one is configured.
+    studio: Studio | None = None
+    #: Connects to another OBS (``/stream connect``): host, port, password → a supervised studio.
+    connect_studio: Callable[[str, int, str], Studio] | None = None
 
 
 @dataclass

@@ -99,6 +99,12 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     ai_model: str = "gpt-4o-mini"
     ai_timeout_seconds: float = 20.0
+    #: OBS Studio's WebSocket server (Tools → WebSocket Server Settings); none: no studio.
+    obs_host: str | None = None
+    obs_port: int = 4455
+    obs_password: str | None = field(default=None, repr=False)
+    #: Where files mona makes are written (stream report charts): MONA_DATA_DIR.
+    data_dir: str = ""
 
     @property
     def embedded_database(self) -> bool:
@@ -171,6 +177,10 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             ai_model=env.get("MONA_AI_MODEL") or "gpt-4o-mini",
             ai_timeout_seconds=float(env.get("MONA_AI_TIMEOUT_SECONDS") or 20),
+            obs_host=env.get("OBS_HOST") or None,
+            obs_port=int(env.get("OBS_PORT") or 4455),
+            obs_password=env.get("OBS_PASSWORD") or None,
+            data_dir=str(env.get("MONA_DATA_DIR") or _default_data_dir()),
         )
 
 

@@ -55,6 +55,8 @@ class Unavailable(UserError):
 class Candidate:
     id: int
     label: str
+    #: What replaces the ambiguous words in the command line when this one is chosen (``#id`` when empty).
+    typed: str = ""
 
 
 class Ambiguous(UserError):

@@ -189,6 +189,50 @@ class ScoreDropped(ArtistEvent):
     dimension: str = Field(description="The dimension that fell most: audience, market, monetization or competitive")
 
 
+class StudioEvent(Event):
+    studio: str = Field(description="The OBS it happened in, as HOST:PORT")
+
+
+class StreamSceneChanged(StudioEvent):
+    """OBS switched its program scene (from chat, a preset, or by hand in OBS)."""
+
+    type = "stream.scene_changed"
+    scene: str = Field(description="The scene now on air")
+
+
+class StreamStarted(StudioEvent):
+    """The stream went live in OBS."""
+
+    type = "stream.started"
+
+
+class StreamStopped(StudioEvent):
+    """The stream ended in OBS."""
+
+    type = "stream.stopped"
+
+
+class StreamRecordingStarted(StudioEvent):
+    """OBS started recording."""
+
+    type = "stream.recording_started"
+
+
+class StreamRecordingStopped(StudioEvent):
+    """OBS stopped recording."""
+
+    type = "stream.recording_stopped"
+
+
+class StreamPresetApplied(Event):
+    """A live preset was applied (its scene, source, stream and stream mode changes)."""
+
+    type = "stream.preset_applied"
+    preset: str = Field(description="The preset's name")
+    run_id: int = Field(description="The run's id (its Undo button)")
+    say: str | None = Field(None, description="What the preset says when it runs")
+
+
 def _declared(base: type[Event]) -> list[type[Event]]:
     out: list[type[Event]] = []
     for sub in base.__subclasses__():

@@ -1,6 +1,19 @@
 """Imports every module that declares tables, so ``Base.metadata`` is complete (Alembic, tests)."""
 
-from core import artists, effects, marketplace, metrics, notify, outbox, replays, scoring, team, weights  # noqa: F401
+from core import (  # noqa: F401
+    artists,
+    effects,
+    marketplace,
+    metrics,
+    notify,
+    outbox,
+    presets,
+    replays,
+    scoring,
+    sessions,
+    team,
+    weights,
+)
 from core.db import Base
 from core.moderation import store  # noqa: F401
 

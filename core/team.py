@@ -47,6 +47,7 @@ class Permission(enum.StrEnum):
     REQUEST_SERVICES = "request_services"
     MANAGE_BLOCKS = "manage_blocks"
     MANAGE_SCORES = "manage_scores"
+    RUN_STUDIO = "run_studio"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -60,6 +61,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.REQUEST_SERVICES: frozenset({Role.ADMIN, Role.MANAGER, Role.MEMBER}),
     Permission.MANAGE_BLOCKS: frozenset({Role.ADMIN, Role.MANAGER}),
     Permission.MANAGE_SCORES: frozenset({Role.ADMIN, Role.MANAGER}),
+    Permission.RUN_STUDIO: frozenset({Role.ADMIN, Role.MANAGER, Role.MODERATOR}),
 }
 
 
@@ -199,7 +201,7 @@ def check(member: Member, permission: Permission, *, admins_configured: bool,
           platform_roles: frozenset[str] = frozenset()) -> None:
     if Role(member.role) in GRANTS[permission]:
         return
-    if permission == Permission.MODERATE and platform_roles & PLATFORM_MODERATORS:
+    if permission in (Permission.MODERATE, Permission.RUN_STUDIO) and platform_roles & PLATFORM_MODERATORS:
         return
     allowed = ", ".join(sorted(r.value for r in GRANTS[permission]))
     message = _("You need one of these roles for that: {roles}. Your role is {role}.", roles=allowed, role=member.role)

@@ -3,4 +3,4 @@
 Importing this package registers every command in ``handlers.registry.registry``.
 """
 
-from handlers import artists, marketplace, metrics, moderation, mona, ops, pipeline, score  # noqa: F401  (registration side effects)
+from handlers import artists, marketplace, metrics, moderation, mona, ops, pipeline, score, stream  # noqa: F401  (registration side effects)

@@ -176,6 +176,7 @@ GROUPS: dict[str, str] = {
     "remind": "Remind a member, a channel or yourself later (in 2h, tomorrow 9:00, 2026-12-01 14:30).",
     "score": "Mona Market Fit - an artist's score explained, the model's weights, batches and movers.",
     "prescribe": "The ordonnance - a short written plan for an artist from their score.",
+    "stream": "Studio Live - OBS from chat: status, scenes, sources, transitions, stream, recording, audio.",
 }
 
 
@@ -396,7 +397,7 @@ class Dispatcher:
         buttons: list[Any] = []
         for c in e.candidates[:5]:
             if inv.kind == "command":
-                buttons.append(Button(c.label, RERUN, _replace_ref(inv.text, e.ref, f"#{c.id}")))
+                buttons.append(Button(c.label, RERUN, _replace_ref(inv.text, e.ref, c.typed or f"#{c.id}")))
             else:
                 buttons.append(Button(c.label, RERUN, f"/artist show #{c.id}"))
         more = e.total - len(buttons)

@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 
 from core import announcements as notifications
-from core import notify
+from core import notify, sessions
 from core.artists import Artist
 from core.db import UnitOfWork, utcnow
+from core.moderation import service as moderation
+from core.moderation.store import Community
 from core.notify import OWNER, NotificationRule
 from core.outbox import CommittedEvent, OutboxEvent, Subscriber, SubscriberFailure
 from core.team import Member
@@ -109,6 +111,36 @@ class NotificationSubscriber:
             enqueue_deliveries(rt, created)
 
         return enqueue
+
+
+class StreamModeSubscriber:
+    """A stream going live in OBS switches every community's moderation to stream mode, and its end
+    switches it back (the chat guards reload rules whose version changed)."""
+
+    name = "stream_mode"
+    types: frozenset[str] | None = frozenset({"stream.started", "stream.stopped"})
+
+    def handle(self, uow: UnitOfWork, events: Sequence[CommittedEvent]) -> Callable[[], None] | None:
+        on = events[-1].type == "stream.started"  # the last word wins
+        for community in uow.session.scalars(select(Community).order_by(Community.id)):
+            if moderation.rules_of(community).stream_mode != on:  # one switched by hand already is left as is
+                moderation.set_stream(uow, None, community, on)
+        return None
+
+
+class StreamSessionSubscriber:
+    """A stream going live attaches to the session planned around then (or opens one); its end ends it."""
+
+    name = "stream_sessions"
+    types: frozenset[str] | None = frozenset({"stream.started", "stream.stopped"})
+
+    def handle(self, uow: UnitOfWork, events: Sequence[CommittedEvent]) -> Callable[[], None] | None:
+        for e in events:
+            if e.type == "stream.started":
+                sessions.started(uow, utcnow())
+            else:
+                sessions.stopped(uow, utcnow())
+        return None
 
 
 def _extra_deliveries(uow: UnitOfWork, e: CommittedEvent, names: dict[int, str],
