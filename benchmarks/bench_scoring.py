@@ -62,7 +62,7 @@ from sqlalchemy import event, insert, select
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import libpq_dsn, pct, prepare_database  # noqa: E402
+from benchmarks.common import libpq_dsn, pct, prepare_database, print_table  # noqa: E402
 from bot.app import bootstrap  # noqa: E402
 from bot.console import ConsoleBot  # noqa: E402
 from core import weights  # noqa: E402
@@ -654,9 +654,7 @@ def main() -> None:
     else:
         table.append(("retrain on 1,000 stored deals", refit.text[:60], "kept*", verdict(refit.kept)))
 
-    print(f"\n{'figure':44} {'value':38} {'goal':18} verdict")
-    for name, value, goal, ok in table:
-        print(f"{name:44} {value:38} {goal:18} {ok}")
+    print_table(table, (44, 38, 18))
     print("* this script's own expectation (issue 9 sets goals for time only): a refit ranks the factors closer to "
           "the hidden weights than the defaults (rho (c)) do, by more than one sd across draws; and it is kept.")
 

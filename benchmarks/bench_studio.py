@@ -57,7 +57,7 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import pct, prepare_database  # noqa: E402
+from benchmarks.common import pct, prepare_database, print_table  # noqa: E402
 from bot.app import Mona, bootstrap  # noqa: E402
 from bot.console import ConsoleBot  # noqa: E402
 from core import obs as core_obs  # noqa: E402
@@ -467,9 +467,7 @@ def main() -> None:
     for fps in FPS:
         scene_switch(db, fps, table)
     reconnection(db, table)
-    print(f"\n{'figure':50} {'value':40} {'goal':10} verdict")
-    for name, value, goal, ok in table:
-        print(f"{name:50} {value:40} {goal:10} {ok}")
+    print_table(table, (50, 40, 10))
     print("* this script's own check, not the issue's figure: OBS left down long enough for the backoff to reach "
           "its most, and restarted just after one of the supervisor's attempts failed (the longest wait ahead).")
 

@@ -89,3 +89,11 @@ def start_auth_stub() -> str:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthStub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/api/"
+
+
+def print_table(rows: list[tuple[str, str, str, str]], widths: tuple[int, int, int] = (50, 40, 18)) -> None:
+    """The closing table of a benchmark: each figure, its value, its goal and whether it is met."""
+    a, b, c = widths
+    print(f"\n{'figure':{a}} {'value':{b}} {'goal':{c}} verdict")
+    for name, value, goal, ok in rows:
+        print(f"{name:{a}} {value:{b}} {goal:{c}} {ok}")
