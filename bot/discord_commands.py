@@ -38,7 +38,7 @@ log = logging.getLogger("mona.discord")
 
 PLATFORM = "discord"
 #: Subcommand names for commands that are also groups (see the module's docstring).
-BARE_NAMES: dict[tuple[str, ...], str] = {("remind",): "set", ("mona", "jobs"): "status", ("score",): "artist"}
+BARE_NAMES: dict[tuple[str, ...], str] = {("remind",): "set", ("mona", "jobs"): "status", ("score",): "artist", ("mod", "case"): "show", ("stream", "preset"): "run"}
 BARE_FALLBACK = "run"
 
 #: Discord's limits.

@@ -187,7 +187,7 @@ def _target(ctx: Context, who: Mention, c: Community | None = None) -> tuple[str
 
 
 def carry_out(ctx: Context, c: Community, case: ModerationCase, kind: EffectKind, *, notice: str | None = None,
-              reason: str | None = None) -> None:
+              reason: str | None = None, duration_s: int | None = None) -> None:
     """Have the case's action carried out on the community's platform once committed, whatever
     the command came through; the reply's footer says done, refused or queued, and the notice
     and the mod-log post go out only as far as the platform went along."""
@@ -197,7 +197,8 @@ def carry_out(ctx: Context, c: Community, case: ModerationCase, kind: EffectKind
     effect = effects.request(
         ctx.uow, platform=c.platform, community=c.external_id, kind=kind, user_id=case.user_id, user_name=case.user_name,
         channel_id=ctx.caller.channel_id if typed_there else (c.external_id if c.platform == "twitch" else None),
-        duration_s=case.duration_s, reason=reason if reason is not None else mod.case_reason(case), notice=notice,
+        duration_s=duration_s if duration_s is not None else case.duration_s,
+        reason=reason if reason is not None else mod.case_reason(case), notice=notice,
         case_id=case.id, modlog=modlog)
     ctx.defer(effects.after_commit(ctx.services.effects, effect))
 
@@ -535,6 +536,30 @@ class ShowCase(InCommunity):
         undoable = case.action in ("timeout", "ban") and not case.undone_at
         actions = (button(UndoCase(case_id=case.id), _("Undo"), "danger"),) if undoable else ()
         return Reply(title=_("Case {id}", id=case.id), sections=tuple(sections), actions=actions)
+
+
+@registry.command("mod case edit", permission=MOD, sensitive=True)
+class EditCase(InCommunity):
+    """Change a case afterwards: its reason, or a timeout's length (carried out on the platform while it
+    runs); the old values stay in the case's notes."""
+
+    case_id: RecordId = arg("The case's number, as the case log shows it", metavar="ID")
+    reason: Text | None = opt("The new reason", metavar="REASON")
+    duration: Seconds | None = opt("The timeout's new length from when it began, e.g. 1h")
+
+    def run(self, ctx: Context) -> Reply:
+        case = _case_in(ctx, self.case_id, self.named(ctx))
+        edited = mod.edit_case(ctx.uow, ctx.actor, case, reason=self.reason, duration_s=self.duration, now=utcnow())
+        text = _("Case {id} edited: {what}.", id=case.id, what=", ".join(edited.changed))
+        if edited.remaining_s is not None:
+            c = ctx.uow.session.get(Community, case.community_id)
+            if c is not None and edited.remaining_s > 0:
+                carry_out(ctx, c, case, "timeout", duration_s=edited.remaining_s)
+                text += " " + _("The timeout now ends in {left}.", left=format_duration(edited.remaining_s))
+            elif c is not None:
+                carry_out(ctx, c, case, "untimeout")
+                text += " " + _("With that length the timeout is over: it is lifted.")
+        return Reply(text=text, ephemeral=False)
 
 
 @registry.action(UNDO, permission=MOD, sensitive=True)

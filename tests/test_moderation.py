@@ -307,3 +307,19 @@ def test_a_ban_whose_job_cannot_be_enqueued_is_saved_queued_and_swept_later(mona
     assert sweep_effects_once(mona.runtime) == 1
     mona.run_pending_jobs()
     assert platform_effects(mona)[0].status == "failed"  # tried: no Discord credentials in the tests
+
+
+def test_a_cases_reason_and_a_timeouts_length_are_edited_afterwards_with_the_old_ones_kept(bot, mona):
+    bot.run(f"/mod timeout @7007 10m spamming links {IN}")
+    r = bot.run(f'/mod case edit 1 --reason "raid bot" --duration 2h {IN}')
+    assert r.text.startswith("Case 1 edited: reason, duration. The timeout now ends in 1h59m")
+    [first, again] = platform_effects(mona)
+    assert (again.kind, again.user_id) == ("timeout", "7007") and 7100 <= again.duration_s <= 7200
+    shown = bot.run(f"/mod case 1 {IN}").plain_text()
+    assert "Reason: raid bot" in shown and "reason was: spamming links" in shown and "duration was: 600 s" in shown
+    short = bot.run(f"/mod case edit 1 --duration 1s {IN}")
+    assert "the timeout is over: it is lifted" in short.text and platform_effects(mona)[-1].kind == "untimeout"
+    bot.run(f"/mod warn @7008 be nice {IN}")
+    assert bot.run(f"/mod case edit 2 --duration 1h {IN}").text == "Only a timeout has a duration; case 2 is a warn."
+    assert bot.run(f"/mod case edit 2 {IN}").text.startswith("Say what to change")
+    assert "timeout 1s · 7007 · moderator · raid bot" in bot.run(f"/mod cases @7007 {IN}").text  # the history, one command away

@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select
 
 from core.db import UnitOfWork, utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import ConcurrentChange, InvalidInput, NotFound
 from core.i18n import _
 from core.moderation.engine import (
     Decision,
@@ -36,7 +36,7 @@ from core.moderation.engine import (
 )
 from core.moderation.folding import fold
 from core.moderation.store import Community, ModerationCase, policy_from_json, rules_from_json, rules_to_json
-from core.team import Member
+from core.team import Member, audit
 from core.text import clean
 
 MAX_WORDS = 5000
@@ -279,6 +279,49 @@ def add_note(uow: UnitOfWork, actor: Member, case: ModerationCase, note: str) ->
     note = clean(note, what=_("note"), max_len=1000)
     stamp = utcnow().strftime("%Y-%m-%d %H:%M")
     case.notes = (case.notes + "\n" if case.notes else "") + f"[{stamp} {actor.display_name}] {note}"
+
+
+@dataclass(frozen=True)
+class Edited:
+    changed: tuple[str, ...]
+    #: For a timeout still running whose length changed: the seconds left to set on the platform
+    #: (0: it is over now, lift it).
+    remaining_s: int | None = None
+
+
+def edit_case(uow: UnitOfWork, actor: Member, case: ModerationCase, *, reason: str | None, duration_s: int | None,
+              now: dt.datetime) -> Edited:
+    """Change a case's reason or a timeout's length afterwards; the old values stay in its notes."""
+    if reason is None and duration_s is None:
+        raise InvalidInput(_("Say what to change: --reason, or --duration for a timeout."))
+    if case.undone_at is not None:
+        raise ConcurrentChange(_("Case {id} was undone; there is nothing to edit.", id=case.id))
+    if duration_s is not None and case.action != "timeout":
+        raise InvalidInput(_("Only a timeout has a duration; case {id} is a {action}.", id=case.id,
+                             action=action_label(case.action)))
+    changed: list[str] = []
+    stamp = now.strftime("%Y-%m-%d %H:%M")
+    lines: list[str] = []
+    remaining: int | None = None
+    if reason is not None:
+        reason = clean(reason, what=_("reason"), max_len=500, allow_newlines=False)
+        if not reason:
+            raise InvalidInput(_("The reason cannot be empty."))
+        lines.append(f"[{stamp} {actor.display_name}] reason was: {case_reason(case)}")
+        case.reason, case.automatic = reason, False
+        changed.append(_("reason"))
+    if duration_s is not None and duration_s != case.duration_s:
+        old = case.duration_s or 0
+        still_running = case.created_at + dt.timedelta(seconds=old) > now
+        lines.append(f"[{stamp} {actor.display_name}] duration was: {old} s")
+        case.duration_s = duration_s
+        changed.append(_("duration"))
+        left = int((case.created_at + dt.timedelta(seconds=duration_s) - now).total_seconds())
+        if still_running or left > 0:
+            remaining = max(0, left)
+    case.notes = "\n".join([*([case.notes] if case.notes else []), *lines])
+    audit(uow, actor, "mod case edit", f"case {case.id}", detail=", ".join(changed))
+    return Edited(tuple(changed), remaining)
 
 
 def undo(uow: UnitOfWork, actor: Member, case: ModerationCase) -> Literal["untimeout", "unban"]:
