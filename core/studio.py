@@ -84,6 +84,8 @@ class Refused(UserError):
     """OBS refused a request: its status code and comment, in plain words."""
 
     code = "conflict"
+    #: OBS WebSocket's request status code (500: the output is already running, 501: it is not).
+    status: int = 0
 
 
 #: OBS WebSocket v5 request status codes people may meet, in plain words.
@@ -108,7 +110,9 @@ def refused(request: str, code: int, comment: str | None) -> Refused:
     text = _("OBS refused {request}: {why} (code {code}).", request=request, why=_(said), code=code)
     if comment:
         text += " " + _("OBS says: {comment}", comment=comment[:300])
-    return Refused(text)
+    error = Refused(text)
+    error.status = code
+    return error
 
 
 def no_studio() -> StudioUnavailable:

@@ -14,7 +14,7 @@ from core.app import Command, Context
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.i18n import _, number
-from core.studio import Studio, StudioUnavailable, match_name, no_studio, quoted
+from core.studio import Refused, Studio, StudioUnavailable, match_name, no_studio, quoted
 from core.team import Permission
 from core.when import parse_when
 from handlers.args import ArtistRef, Count, RecordId, Seconds, Switch, Text, Word, arg, meta, opt
@@ -130,7 +130,12 @@ class StreamStart(Command):
         obs = studio(ctx)
         if obs.status().live:
             raise InvalidInput(_("The stream is already live."))
-        obs.stream(True)
+        try:
+            obs.stream(True)
+        except Refused as e:
+            if e.status == 500:  # it is starting already
+                raise InvalidInput(_("The stream is already live.")) from None
+            raise
         return Reply(text=_("OBS is starting the stream."), ephemeral=False)
 
 
@@ -163,7 +168,14 @@ class StreamRecord(Command):
         recording = obs.status().recording
         if (self.action == "start") == recording:
             raise InvalidInput(_("OBS is already recording.") if recording else _("OBS is not recording."))
-        obs.record(self.action == "start")
+        try:
+            obs.record(self.action == "start")
+        except Refused as e:  # it started or stopped meanwhile (OBS takes a moment to say so)
+            if e.status == 500:
+                raise InvalidInput(_("OBS is already recording.")) from None
+            if e.status == 501:
+                raise InvalidInput(_("OBS is not recording.")) from None
+            raise
         return Reply(text=_("OBS is recording.") if self.action == "start" else _("OBS stopped recording."),
                      ephemeral=False)
 
