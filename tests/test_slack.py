@@ -374,7 +374,12 @@ def test_socket_mode_answers_a_slash_command_in_the_envelope_ack(slack_mona: Mon
     assert "MONA: 0 artists" in shown(ack["payload"])
     assert ack["payload"]["blocks"]
     for thread in set(threading.enumerate()) - threads_before:
-        thread.join(timeout=2)  # e.g. the stand-in's handler of a connection the client just closed
+        # e.g. the stand-in's handler of a connection the client just closed (it may be starting still)
+        deadline = time.monotonic() + 2
+        while thread.ident is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if thread.ident is not None:
+            thread.join(timeout=2)
     left = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     assert left == [], left
 
