@@ -59,7 +59,7 @@ from core.db import Base, UnitOfWork, utcnow
 from core.i18n import _, number
 from core.marketplace import blocks as all_blocks
 from core.metrics import METRICS, PLATFORMS, MetricValue
-from core.pipelines import Pipeline
+from core.pipelines import STAGES, Pipeline
 from core.team import Member
 from core.text import fold
 
@@ -529,7 +529,7 @@ def cohort_of(uow: UnitOfWork, g: str, career: str, today: dt.date, artist_id: i
     return view
 
 
-def refresh_cohorts(uow: UnitOfWork, ids: np.ndarray, cohorts: Sequence[tuple[str, str]], m: Measures) -> dict[tuple[str, str], CohortView]:
+def refresh_cohorts(uow: UnitOfWork, cohorts: Sequence[tuple[str, str]], m: Measures) -> dict[tuple[str, str], CohortView]:
     """Cohort figures from measures already read for every live artist (the batch), saved."""
     out: dict[tuple[str, str], CohortView] = {}
     keys = np.array([f"{g}\x00{c}" for g, c in cohorts], dtype=object)
@@ -693,7 +693,7 @@ def _latest_scores(uow: UnitOfWork, artist_id: int, n: int = 2) -> list[ArtistSc
                                     .order_by(ArtistScore.id.desc()).limit(n)))
 
 
-def _change(uow: UnitOfWork, previous: ArtistScore | None, overall: float, weights: Mapping[str, float]) -> Change | None:
+def _change(previous: ArtistScore | None, overall: float, weights: Mapping[str, float]) -> Change | None:
     if previous is None:
         return None
     old_inputs = {k: float(previous.inputs.get(k, FACTOR_BY_KEY[k].typical)) for k in FACTOR_KEYS}
@@ -746,7 +746,7 @@ def score_artist(uow: UnitOfWork, artist: Artist, *, today: dt.date, source: str
     weakest = min(DIMENSIONS, key=lambda d: (dims[d], DIMENSIONS.index(d)))
     return Score(artist.id, artist.name, overall, dims, tuple(factors), conf, model.version, cohort,
                  recommended_step(overall), recommend_blocks(uow, factors, weakest),
-                 _change(uow, previous, overall, weights), score_id, x)
+                 _change(previous, overall, weights), score_id, x)
 
 
 def _dropped(uow: UnitOfWork, artist_id: int, name: str, previous: ArtistScore, overall: float,
@@ -766,10 +766,6 @@ def split_points(points: Sequence[float], total: float) -> list[int]:
     for i in order[:max(0, rest)]:
         floors[i] += 1
     return floors
-
-
-def pipeline_of(text: str | None) -> str | None:
-    return Pipeline(text).value if text else None
 
 
 # ---------------------------------------------------------------- everyone at once (a job on a worker)
@@ -831,7 +827,7 @@ def score_batch(uow: UnitOfWork, progress: Progress, *, today: dt.date, drop_poi
     m = measures(raw)
     keys = [(genre_key(p.genre), career_of(p.pipeline, p.stage)) for p in people]
     if pipeline is None:
-        views = refresh_cohorts(uow, raw.artist_ids, keys, m)
+        views = refresh_cohorts(uow, keys, m)
     else:
         views = {key: cohort_of(uow, key[0], key[1], today) for key in sorted(set(keys))}
     x = {k: np.zeros(n) for k in FACTOR_KEYS}
@@ -907,8 +903,6 @@ def _last_scores(uow: UnitOfWork, before: dt.datetime | None = None) -> Any:
 
 def stats(uow: UnitOfWork, *, now: dt.datetime, movers: int = 5) -> Stats:
     """The latest score of each live artist per stage, and who moved most against a week ago."""
-    from core.pipelines import STAGES
-
     last, week = _last_scores(uow), _last_scores(uow, now - dt.timedelta(days=7))
     rows = uow.session.execute(
         select(Artist.id, Artist.name, Artist.pipeline, Artist.stage, ArtistScore.overall)
