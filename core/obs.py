@@ -40,6 +40,9 @@ logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 TIMEOUT = 3.0
 BACKOFF_FIRST, BACKOFF_MOST = 0.25, 2.0
 WRONG_PASSWORD_RETRY = 30.0
+#: How long a start or stop OBS accepted counts as under way when OBS has not yet said it happened
+#: (OBS accepts a second StartRecord while the first is still starting the output).
+PENDING_FOR = 10.0
 
 #: What ``on_event`` receives: an event type of the catalogue and its fields.
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -65,6 +68,7 @@ class ObsStudio:
         self._req: obs.ReqClient | None = None
         self._events: obs.EventClient | None = None
         self._state = _State()
+        self._pending: dict[str, tuple[bool, float]] = {}  # "stream"/"record" -> (asked to run, when)
         self._health: Health = Health("reconnecting", self.address, dt.datetime.now(dt.UTC), None)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -174,6 +178,7 @@ class ObsStudio:
             return
         before = self._state
         self._state = _State(scene, live, recording)
+        self._pending.clear()  # whatever was under way before the reconnect is what OBS says now
         if before.scene is not None and before.scene != scene:
             self._emit("stream.scene_changed", {"scene": scene})
         if before.live is not None and before.live != live:
@@ -190,6 +195,7 @@ class ObsStudio:
     def on_stream_state_changed(self, data: Any) -> None:
         if data.output_state in ("OBS_WEBSOCKET_OUTPUT_STARTED", "OBS_WEBSOCKET_OUTPUT_STOPPED"):
             live = data.output_state == "OBS_WEBSOCKET_OUTPUT_STARTED"
+            self._pending.pop("stream", None)
             if live != self._state.live:
                 self._state.live = live
                 self._emit("stream.started" if live else "stream.stopped", {})
@@ -197,6 +203,7 @@ class ObsStudio:
     def on_record_state_changed(self, data: Any) -> None:
         if data.output_state in ("OBS_WEBSOCKET_OUTPUT_STARTED", "OBS_WEBSOCKET_OUTPUT_STOPPED"):
             recording = data.output_state == "OBS_WEBSOCKET_OUTPUT_STARTED"
+            self._pending.pop("record", None)
             if recording != self._state.recording:
                 self._state.recording = recording
                 self._emit("stream.recording_started" if recording else "stream.recording_stopped", {})
@@ -240,9 +247,9 @@ class ObsStudio:
         record = self._call("GetRecordStatus")
         stats = self._call("GetStats")
         scene = self._call("GetCurrentProgramScene")["currentProgramSceneName"]
-        live = bool(stream.get("outputActive"))
+        live = self._settled("stream", bool(stream.get("outputActive")))
         return Status(live=live, uptime_s=(stream.get("outputDuration") or 0) / 1000 if live else None,
-                      recording=bool(record.get("outputActive")), scene=scene,
+                      recording=self._settled("record", bool(record.get("outputActive"))), scene=scene,
                       dropped_frames=int(stream.get("outputSkippedFrames") or 0),
                       total_frames=int(stream.get("outputTotalFrames") or 0),
                       cpu_percent=float(stats.get("cpuUsage") or 0.0), fps=float(stats.get("activeFps") or 0.0))
@@ -281,11 +288,21 @@ class ObsStudio:
     def set_mute(self, name: str, muted: bool) -> None:
         self._call("SetInputMute", {"inputName": name, "inputMuted": muted})
 
+    def _settled(self, output: str, active: bool) -> bool:
+        """Whether ``output`` runs, counting a start or stop OBS accepted but has not finished."""
+        pending = self._pending.get(output)
+        if pending is None or pending[0] == active or time.monotonic() - pending[1] > PENDING_FOR:
+            self._pending.pop(output, None)
+            return active
+        return pending[0]
+
     def stream(self, start: bool) -> None:
         self._call("StartStream" if start else "StopStream")
+        self._pending["stream"] = (start, time.monotonic())
 
     def record(self, start: bool) -> None:
         self._call("StartRecord" if start else "StopRecord")
+        self._pending["record"] = (start, time.monotonic())
 
 
 def wait_connected(studio: ObsStudio, timeout: float) -> bool:

@@ -22,6 +22,7 @@ the benchmark and later platform tests too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -410,7 +411,9 @@ class WsgiServer:
         # Close every socket from inside waitress's own loop (a thunk run by its trigger), so the
         # loop ends at once instead of at its next timeout, then stop the worker threads.
         server = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # type: ignore[union-attr]
+        # A loop that has already closed its sockets (the trigger among them) is ending by itself.
+        with contextlib.suppress(OSError):
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # type: ignore[union-attr]
         self._thread.join(timeout=5)
         server.task_dispatcher.shutdown()
 

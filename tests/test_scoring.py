@@ -352,7 +352,9 @@ def test_the_nightly_refit_is_queued_once_a_day_after_3_and_only_with_enough_out
     from jobs.ticker import refit_once
 
     rt = mona.runtime
-    night = dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC)  # 2:00 in Paris
+    # 2:00 in Paris, days before today (the outcomes below mark today's refit as done)
+    night = dt.datetime.combine(dt.date.today() - dt.timedelta(days=10), dt.time(2, 0),
+                                tzinfo=ZoneInfo(mona.settings.timezone))
     assert refit_once(rt, now=night) is None
     assert refit_once(rt, now=night + dt.timedelta(hours=2)) is None  # 4:00, too few outcomes: nothing queued
     with mona.db.uow() as uow:

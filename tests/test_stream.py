@@ -124,6 +124,7 @@ def test_recording_starts_and_stops_and_each_is_an_event(desk: ConsoleBot, studi
     wait_until(lambda: events(studio_mona, "stream.recording_started"), timeout=15)
     assert wait_until(lambda: desk.run("/stream status").plain_text().count("Recording: yes"), timeout=15)
     assert desk.run("/stream record stop").text == "OBS stopped recording."
+    assert desk.run("/stream record stop").text == "OBS is not recording."  # while OBS is still stopping it
     wait_until(lambda: events(studio_mona, "stream.recording_stopped"), timeout=15)
 
 
