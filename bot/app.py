@@ -7,6 +7,7 @@ commands use (``core.app.Services``); adapters receive the dispatcher (chat) or 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -15,15 +16,20 @@ from typing import Any, TextIO
 
 import handlers  # noqa: F401  (registers every command)
 from core import outbox
-from core.app import Application, Services
+from core.app import Application, Caller, Services
 from core.config import Settings
 from core.db import Database
-from core.effects import ModerationGateway, PlatformEffect
+from core.effects import ModerationGateway, PlatformEffect, relay_modlog
+from core.errors import UserError
+from core.i18n import use_language
 from core.notifier import Notifier
 from core.obs import ObsStudio
+from handlers.chat import ModLogPost
 from handlers.guard import Guard
 from handlers.registry import Dispatcher
+from handlers.reply import Reply
 from jobs import runtime as job_runtime
+from jobs.flows import WorkflowSubscriber
 from jobs.queue import JobQueue, LocalQueue
 from jobs.relay import NotificationSubscriber, StreamModeSubscriber, StreamSessionSubscriber
 from jobs.ticker import Ticker, tick
@@ -37,6 +43,19 @@ class Mona:
     dispatcher: Dispatcher
     runtime: job_runtime.Runtime
     guard: Guard
+
+    def relay_modlog(self, source: str, post: ModLogPost, problems: list[str]) -> None:
+        """Post a case of ``source`` (Twitch) in its mod-log on another platform (a Discord channel
+        named ``discord:ID``), as an effect of its own: the guard's cases come here from the adapter."""
+        from jobs import effects as effect_jobs
+
+        case_id = int(post.undo_value) if post.undo_value.isdecimal() else None
+        with self.db.uow() as uow:
+            effect = relay_modlog(uow, source=source, route=post.channel_id, title=post.title, text=post.text,
+                                  undo=post.undo_action_id, case_id=case_id, problems=problems)
+            uow.commit()
+            effect_id = effect.id
+        effect_jobs.start(self.runtime, effect_id)
 
     def use_moderator(self, gateway: ModerationGateway) -> ModerationGateway | None:
         """Carry out this platform's moderation through ``gateway`` (a connected adapter's client)
@@ -93,10 +112,6 @@ class RuntimeEffects:
     def start(self, effect_id: int) -> None:
         from jobs import effects
 
-        queue = self.rt.queue
-        if isinstance(queue, LocalQueue) and not queue.running:
-            effects.carry_out(self.rt, effect_id)  # embedded and no background thread (scripts, tests): now
-            return
         effects.start(self.rt, effect_id)
 
     def outcome(self, effect_id: int, *, wait_s: float) -> PlatformEffect | None:
@@ -178,9 +193,46 @@ def bootstrap(settings: Settings, *, migrate: bool = True, db: Database | None =
     rt.subscribers.append(NotificationSubscriber(rt))  # the first subscriber of committed events
     rt.subscribers.append(StreamModeSubscriber())
     rt.subscribers.append(StreamSessionSubscriber())
+    rt.subscribers.append(WorkflowSubscriber(rt))
     job_runtime.configure(rt)
     guard = Guard(db, settings)
     services = Services(jobs=RuntimeJobs(rt), rules=guard, effects=RuntimeEffects(rt), studio=studio_for(settings, db),
-                        connect_studio=lambda host, port, password: studio_at(db, host, port, password))
+                        connect_studio=lambda host, port, password: studio_at(db, host, port, password),
+                        flows=RuntimeFlows(rt))
     app = Application(db, settings, services)
-    return Mona(settings, db, app, Dispatcher(app), rt, guard)
+    dispatcher = Dispatcher(app)
+    rt.run_command = functools.partial(run_command, dispatcher)
+    return Mona(settings, db, app, dispatcher, rt, guard)
+
+
+def run_command(dispatcher: Dispatcher, caller: Caller, line: str) -> tuple[bool, str]:
+    """A workflow's command step: the line parsed like a person's, executed as ``caller`` (the
+    workflow's owner) through the one entry point; (done, what it answered, as text)."""
+    with use_language(dispatcher.app.settings.lang):
+        try:
+            command = dispatcher.parse(line)
+        except UserError as e:
+            return False, e.message
+        outcome = dispatcher.app.execute(caller, command)
+        if outcome.error is not None:
+            return False, outcome.error.message
+        value = outcome.value
+        return True, value.plain_text() if isinstance(value, Reply) else str(value or "")
+
+
+class RuntimeFlows:
+    """``core.app.FlowRunner``: runs go to the workers; embedded with no background thread (scripts,
+    tests), they run now."""
+
+    def __init__(self, rt: job_runtime.Runtime) -> None:
+        self.rt = rt
+
+    def start(self, run_ids: list[int]) -> None:
+        from jobs import flows
+
+        queue = self.rt.queue
+        if isinstance(queue, LocalQueue) and not queue.running:
+            for run_id in run_ids:
+                flows.execute(self.rt, run_id)
+            return
+        flows.start(self.rt, run_ids)

@@ -1,7 +1,8 @@
 """The console adapter: a REPL that speaks the same commands, and the driver the tests use.
 
 Buttons and select options are shown as numbered choices; typing the number clicks it. A form
-(modal) is asked field by field.
+(modal) is asked field by field. A file sent with a reply (a chart) is shown as its path on this
+machine.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def render(reply: Reply) -> str:
         lines += [f"{f.label}: {f.value}" for f in s.fields]
     if reply.footer:
         lines.append(reply.footer)
+    lines += [f"{f.title}: {f.path}" for f in reply.files]
     for n, c in enumerate(choices(reply), 1):
         lines.append(f"  [{n}] {c.label}")
     if reply.modal:

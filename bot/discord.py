@@ -15,6 +15,9 @@ How each kind is answered:
   on, otherwise it is a new message; a form opens a modal.
 - a form submission: the reply is a new message; errors in fields come back privately, naming
   each field, with a button that opens the form again filled in as it was sent.
+- a reply's files (a stream report's chart) are attached to the message that answers (as
+  ``discord.File``); when Discord refuses them (too large, …) or a file cannot be read, the reply
+  is sent without them and says so.
 - every message in a server (except bots'): a ``ChatEvent`` for the injected ``ChatGuard``, whose
   ``Outcome`` is carried out (delete, notice, timeout, ban …) and posted to the mod-log. The
   ``effects`` of command replies (``ModAction``, ``ModLogPost``) go through the same code.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -47,7 +51,7 @@ from core.refs import ChannelRef, Mention
 from handlers import suggest
 from handlers.args import MAX_UPLOAD, Upload
 from handlers.chat import AllowAll, ChatGuard
-from handlers.reply import Invocation, Modal, Reply
+from handlers.reply import Invocation, Modal, Reply, attachment_failed
 
 if TYPE_CHECKING:
     from bot.app import Mona
@@ -184,16 +188,36 @@ class MonaDiscord(discord.Client):
             elif reply.field_errors and inv.kind == "submit":
                 again = (self.ids.form_button(_("Open the form again"), render.refilled(form, inv.values)),) if form else ()
                 reply = Reply(text=render.field_errors_text(reply.field_errors, form), error=True, actions=again)
+        files = reply.files if not reply.error else ()
+        if files:
+            try:
+                await self._send(interaction, inv, reply, deferred, attached=[
+                    discord.File(f.path, filename=f.filename, description=f.title[:1024]) for f in files])
+                return
+            except (discord.HTTPException, OSError) as e:  # too large, refused, or the file is gone
+                why = f"{e.status} {e.text}".strip() if isinstance(e, discord.HTTPException) else type(e).__name__
+                log.warning("attaching %s failed: %s", [f.filename for f in files], why)
+                with use_language(self.mona.settings.lang):
+                    note = attachment_failed(files, why)
+                reply = dataclasses.replace(reply, footer="\n".join(p for p in (reply.footer, note) if p))
+                deferred = interaction.response.is_done()
+        await self._send(interaction, inv, reply, deferred)
+
+    async def _send(self, interaction: Interaction, inv: Invocation, reply: Reply, deferred: bool, *,
+                    attached: list[discord.File] | None = None) -> None:
+        with use_language(self.mona.settings.lang):
             embed = render.embed(reply)
             view = render.view(reply.actions, self.ids)
         if deferred:
-            await interaction.edit_original_response(embed=embed, view=view, allowed_mentions=render.NO_MENTIONS)
+            await interaction.edit_original_response(embed=embed, view=view, allowed_mentions=render.NO_MENTIONS,
+                                                     attachments=attached or MISSING)
         elif inv.kind == "action" and reply.replace_original and not reply.error:
             await interaction.response.edit_message(content=None, embed=embed, view=view,
-                                                    allowed_mentions=render.NO_MENTIONS)
+                                                    allowed_mentions=render.NO_MENTIONS,
+                                                    attachments=attached or MISSING)
         else:
             await interaction.response.send_message(embed=embed, view=view or MISSING, ephemeral=reply.ephemeral or reply.error,
-                                                    allowed_mentions=render.NO_MENTIONS)
+                                                    allowed_mentions=render.NO_MENTIONS, files=attached or MISSING)
 
     async def _refuse(self, interaction: Interaction, text: str) -> None:
         embed = render.embed(Reply(text=text, error=True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
 import discord
@@ -154,6 +154,8 @@ async def apply_effect(http: discord.http.HTTPClient, effect: PlatformEffect, id
     through, then post the case in the mod-log with what Discord refused, if anything."""
     with use_language(lang):
         try:
+            if effect.kind == "chat_mode":
+                return await _chat_mode(http, effect)
             await discord_act(http, effect)
             result = EffectResult("done")
         except discord.HTTPException as e:
@@ -178,6 +180,18 @@ async def apply_effect(http: discord.http.HTTPClient, effect: PlatformEffect, id
             undo = (Button(_("Undo"), post.undo_action_id, post.undo_value),) if post.undo_action_id else ()
             await _post(http, post.channel_id, embed=render.modlog_embed(post, problems), view=render.view(undo, ids))
         return result
+
+
+async def _chat_mode(http: discord.http.HTTPClient, effect: PlatformEffect) -> EffectResult:
+    """Slow mode of one channel (emergency mode): read what it was, then set it. Called inside
+    ``apply_effect``'s error handling."""
+    wanted = int((effect.payload or {}).get("rate_limit_per_user") or 0)
+    channel = await http.get_channel(int(effect.channel_id or 0))
+    before = int(cast(int, channel.get("rate_limit_per_user") or 0))
+    if before != wanted:
+        await http.edit_channel(int(effect.channel_id or 0), reason=effect.reason[:MAX_REASON] or None,
+                                rate_limit_per_user=wanted)
+    return EffectResult("done", previous={"rate_limit_per_user": before})
 
 
 async def _post(http: discord.http.HTTPClient, channel_id: str, **message: Any) -> None:

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import hooks
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
     from bot.app import Mona
 
 HEALTH_PATH = "/healthz"
-#: The health check reads no body: waitress refuses larger ones (413) before mona sees them.
-MAX_BODY = 64 * 1024
+#: The health check reads no body; a workflow's webhook takes up to 1 MiB (waitress refuses larger
+#: ones, 413, before mona sees them).
+MAX_BODY = 1024 * 1024 + 1024
 log = logging.getLogger("mona.health")
 
 
@@ -48,9 +51,11 @@ def adapter_problems(mona: Mona) -> list[str]:
 
 
 def answer(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """The health check, or 404 for any other path."""
+    """The health check, a workflow's incoming webhook (``bot.hooks``), or 404 for any other path."""
     path = environ.get("PATH_INFO") or "/"
     method = environ.get("REQUEST_METHOD", "GET")
+    if path.startswith(hooks.PREFIX):
+        return hooks.answer(mona, environ, start_response)
     if path == HEALTH_PATH and method in ("GET", "HEAD"):
         problems = adapter_problems(mona)
         if not database_answers(mona):

@@ -15,6 +15,10 @@ How each kind is answered:
 - a modal submission: field errors are shown beside the fields (``response_action: errors``) and
   the modal stays open; otherwise the modal closes and the reply is posted in the channel the
   modal was opened from (``chat.postEphemeral`` or ``chat.postMessage``).
+- a reply carrying files (a stream report's chart): after the acknowledgement (a lazy listener,
+  so Slack's 3 seconds hold), each is uploaded with ``files_upload_v2`` into the channel the
+  command came from (into the person's DM with mona when the reply is for them alone); if Slack
+  refuses, the person is told which file could not be attached and why, never a traceback.
 - a file, which slash commands cannot carry: the message shortcut *Import metrics* on a message
   holding a CSV file, or the file sent to mona in a DM, runs ``/artist import`` on it (``Files``):
   acknowledged at once, the file fetched and imported after the acknowledgement, the report sent
@@ -62,15 +66,16 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMsgType
-from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient as AiohttpSocketModeClient
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -96,7 +101,7 @@ from handlers.args import MAX_UPLOAD, Upload
 from handlers.metrics import ImportMetrics
 from handlers.parser import tokenize
 from handlers.registry import CommandSpec, registry
-from handlers.reply import Invocation, Modal, Reply
+from handlers.reply import Attachment, Invocation, Modal, Reply, attachment_failed
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -107,6 +112,8 @@ PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 #: After how many seconds an import still running says it is under way.
 PROGRESS_AFTER = 2.0
+#: Where a listener leaves the files of its reply for ``_Adapter.send_files`` (Bolt's context).
+FILES = "mona_files"
 
 log = logging.getLogger("mona.slack")
 T = TypeVar("T")
@@ -124,12 +131,15 @@ def build_app(mona: Mona, *, client: WebClient | None = None, progress_after: fl
         client = WebClient(token=settings.slack_bot_token, base_url=base_url.rstrip("/") + "/")
     # Bolt sets the level of the logger named after the app on every request: not "mona" itself.
     app = App(name="mona.slack.bolt", signing_secret=settings.slack_signing_secret or "", client=client,
-              process_before_response=True)
+              process_before_response=True,
+              # Runs what comes after the acknowledgement (lazy listeners: files, uploads).
+              listener_executor=ThreadPoolExecutor(max_workers=5, thread_name_prefix="slack-after-ack"))
     adapter = _Adapter(mona)
+    # Each listener answers within the acknowledgement; the files of its reply go after it.
     for group in registry.groups:
-        app.command(f"/{group}")(adapter.command_listener(group))
-    app.action(re.compile(".*"))(adapter.on_action)
-    app.view(re.compile(".*"))(adapter.on_view_submission)
+        app.command(f"/{group}")(ack=adapter.command_listener(group), lazy=[adapter.send_files])
+    app.action(re.compile(".*"))(ack=adapter.on_action, lazy=[adapter.send_files])
+    app.view(re.compile(".*"))(ack=adapter.on_view_submission, lazy=[adapter.send_files])
     files = Files(adapter, progress_after=progress_after)
     for shortcut in SHORTCUTS:
         app.shortcut(shortcut.callback_id)(ack=_acknowledge, lazy=[files.on_shortcut])
@@ -169,10 +179,52 @@ class _Adapter:
     def _message(self, reply: Reply) -> dict[str, Any]:
         return self._render(lambda: {"text": fallback_text(reply), "blocks": blocks(reply)})
 
+    # -- files sent with a reply ----------------------------------------------------------------
+
+    @staticmethod
+    def _files_after(context: BoltContext, reply: Reply, channel_id: str | None, user_id: str) -> None:
+        """Leave the reply's files for ``send_files``, which runs after the acknowledgement."""
+        if reply.files and not reply.error:
+            context[FILES] = {"channel": channel_id, "user": user_id, "private": reply.ephemeral,
+                              "files": [[str(f.path), f.title] for f in reply.files]}
+
+    def send_files(self, context: BoltContext, client: WebClient, respond: Respond) -> None:
+        """Upload the files a listener left (Bolt's lazy listener, after the acknowledgement) into
+        the channel the reply went to, or the person's DM for a private reply; when Slack refuses,
+        tell the person which files could not be attached."""
+        sending = context.get(FILES)
+        if not sending:
+            return
+        files = tuple(Attachment(Path(path), title) for path, title in sending["files"])
+        user_id, channel_id = str(sending["user"]), sending["channel"]
+        try:
+            if sending["private"] or not channel_id:
+                channel_id = str(client.conversations_open(users=user_id)["channel"]["id"])
+            client.files_upload_v2(channel=channel_id, file_uploads=[
+                {"file": str(f.path), "filename": f.filename, "title": f.title} for f in files])
+            return
+        except SlackApiError as e:
+            why = str(e.response.get("error") or "")
+        except (SlackRequestError, OSError) as e:  # the upload URL refused the bytes, or the file is gone
+            why = type(e).__name__
+        log.warning("uploading %s to %s failed: %s", [f.filename for f in files], channel_id, why)
+        if why == "missing_scope":
+            why = self._render(lambda: _("the app needs the files:write scope: reinstall it with the manifest"))
+        note = Reply(text=self._render(lambda: attachment_failed(files, why)), error=True, ephemeral=True)
+        message = self._message(note)
+        if respond.response_url:
+            try:
+                respond(**message, response_type="ephemeral", replace_original=False)
+                return
+            except OSError as e:
+                log.warning("posting to the response_url failed: %s", e)
+        self._post(client, str(sending["channel"] or user_id), user_id, note, message)
+
     # -- slash commands -------------------------------------------------------------------------
 
     def command_listener(self, group: str) -> Callable[..., None]:
-        def on_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def on_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
+                       context: BoltContext) -> None:
             words = typed_text(body.get("text") or "").strip()
             user_id = body["user_id"]
             channel_id = body.get("channel_id")
@@ -189,13 +241,15 @@ class _Adapter:
                     respond(text=self._render(lambda: fallback_text(_modal_failed())), response_type="ephemeral")
                 return
             ack(**self._message(reply), response_type="ephemeral" if reply.ephemeral else "in_channel")
+            self._files_after(context, reply, channel_id, user_id)
 
         on_command.__name__ = f"on_{group}_command"
         return on_command
 
     # -- buttons and menus ----------------------------------------------------------------------
 
-    def on_action(self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def on_action(self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
+                  context: BoltContext) -> None:
         ack()
         action = (body.get("actions") or [{}])[0]
         user = body.get("user") or {}
@@ -224,10 +278,11 @@ class _Adapter:
                 log.warning("posting to the response_url failed: %s", e)
         elif channel_id:  # a click inside a modal or the App Home has no response_url
             self._post(client, channel_id, user_id, reply, message)
+        self._files_after(context, reply, channel_id, user_id)
 
     # -- modal submissions ----------------------------------------------------------------------
 
-    def on_view_submission(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_view_submission(self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         view = body.get("view") or {}
         meta, channel_id = read_view_metadata(view.get("private_metadata") or "")
         user = body.get("user") or {}
@@ -245,6 +300,7 @@ class _Adapter:
             return
         ack()
         self._post(client, channel_id or user_id, user_id, reply, self._message(reply))
+        self._files_after(context, reply, channel_id, user_id)
 
     def _post(self, client: WebClient, channel_id: str, user_id: str, reply: Reply, message: dict[str, Any]) -> None:
         """Post in the channel (ephemerally if the reply says so); if the bot cannot post there
@@ -1014,6 +1070,7 @@ class SocketMode:
         token = app_token or mona.settings.slack_app_token
         if not token:
             raise ValueError("SLACK_APP_TOKEN is required for Socket Mode")
+        self._own_app = app is None
         self.app = app if app is not None else build_app(mona)
         self.requests = Requests(mona, self.app, replay_wait=replay_wait)
         self._token = token
@@ -1045,6 +1102,8 @@ class SocketMode:
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
         self._pool.shutdown(wait=True)
+        if self._own_app:  # the work it still has after acknowledgements (uploads) finishes first
+            self.app.listener_runner.listener_executor.shutdown(wait=True)
 
     async def _connect(self) -> None:
         web = self.app.client

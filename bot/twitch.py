@@ -22,6 +22,8 @@ The adapter only translates, as the Discord one does:
   most one refusal a minute, without configuration hints (those are for moderators).
 - Shared chat: a message sent in another channel of the shared session is that channel's to
   moderate; mona neither checks nor answers it here.
+- While a stream session is under way (``core.sessions``), the live stream's viewer count
+  (Helix ``GET /streams``) is kept for its report about once a minute (``viewers_every``).
 - A revoked chat subscription is made again, with backoff (``resubscribe_delays``);
   ``subscription_state`` and ``health_problem`` say how it stands, and the chat is told once when
   mona could not subscribe again.
@@ -36,6 +38,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,7 +69,7 @@ from bot.twitch_moderation import (
     helix_session,
     twitch_error,
 )
-from core import effects
+from core import effects, sessions
 from core.errors import PermissionDenied, UserError
 from core.i18n import _, use_language
 from handlers.chat import AllowAll, ChatEvent, ChatGuard, Outcome
@@ -80,6 +83,7 @@ log = logging.getLogger("mona.twitch")
 
 #: What the bot account's token must allow (README, "Connecting a Twitch channel").
 BOT_SCOPES = ("chat:read", "chat:write", "moderator:manage:banned_users", "moderator:manage:chat_messages",
+              "moderator:manage:chat_settings",
               "user:read:chat", "user:write:chat")
 
 
@@ -97,6 +101,8 @@ def point_at(api_url: str, auth_url: str, eventsub_url: str) -> None:
 
 
 SubscriptionState = Literal["connecting", "subscribed", "resubscribing", "lost"]
+#: How often the viewer count is asked while a stream session is under way, in seconds.
+VIEWERS_EVERY = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +147,8 @@ class MonaTwitch(twitchio.Client):
     resubscribe_delays: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
 
     def __init__(self, mona: Mona, *, guard: ChatGuard | None = None,
-                 mod_commands: dict[str, str] | None = None, **options: Any) -> None:
+                 mod_commands: dict[str, str] | None = None, viewers_every: float = VIEWERS_EVERY,
+                 **options: Any) -> None:
         s = mona.settings
         if not (s.twitch_client_id and s.twitch_bot_id and s.twitch_channel_id and s.twitch_refresh_token):
             raise ValueError("TWITCH_CLIENT_ID, TWITCH_BOT_ID, TWITCH_CHANNEL_ID and TWITCH_REFRESH_TOKEN are required")
@@ -156,12 +163,15 @@ class MonaTwitch(twitchio.Client):
         self.channel_id: str = s.twitch_channel_id
         self.bot_user_id: str = s.twitch_bot_id
         self.directory = Directory(self, self.channel_id)
-        self.enforcer = Enforcer(self, channel_id=self.channel_id, bot_id=self.bot_user_id, lang=s.lang)
+        self.enforcer = Enforcer(self, channel_id=self.channel_id, bot_id=self.bot_user_id, lang=s.lang,
+                                 relay=functools.partial(mona.relay_modlog, PLATFORM))
         self.refusals = RefusalLimiter()
         self.subscription_state: SubscriptionState = "connecting"
         self._revoked_because = ""
         self._resubscribing: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[Any]] = set()
+        self.viewers_every = viewers_every
+        self._watching: asyncio.Task[None] | None = None
 
     # -- tokens: from the settings, in memory ---------------------------------------------------
 
@@ -201,6 +211,7 @@ class MonaTwitch(twitchio.Client):
         await self._subscribe()
         self.subscription_state = "subscribed"
         log.info("reading the chat of Twitch channel %s as user %s", self.channel_id, self.bot_user_id)
+        self._watching = asyncio.create_task(self._watch_viewers(), name="mona: Twitch viewer counts")
 
     async def _subscribe(self) -> None:
         subscription = ChatMessageSubscription(broadcaster_user_id=self.channel_id, user_id=self.bot_user_id)
@@ -210,10 +221,11 @@ class MonaTwitch(twitchio.Client):
         """Finish the messages being handled (a moderation action half-done helps nobody), then
         close twitchio's websocket and HTTP sessions."""
         current = asyncio.current_task()
-        if self._resubscribing is not None and self._resubscribing is not current:
-            self._resubscribing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._resubscribing
+        for task in (self._resubscribing, self._watching):
+            if task is not None and task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         pending = [t for t in self._handling if t is not current]
         if pending:
             await asyncio.wait(pending, timeout=5)
@@ -266,6 +278,45 @@ class MonaTwitch(twitchio.Client):
                      "could not subscribe again; nothing is moderated until mona is restarted.",
                      reason=self._revoked_because)
         await self.enforcer.say(line)
+
+    # -- the audience of a stream session -------------------------------------------------------
+
+    async def _watch_viewers(self) -> None:
+        """Every ``viewers_every`` seconds, while a session is under way, keep the viewer count."""
+        while True:
+            try:
+                await self.sample_viewers()
+            except Exception:
+                log.exception("keeping the Twitch viewer count failed")
+            await asyncio.sleep(self.viewers_every)
+
+    async def sample_viewers(self) -> int | None:
+        """Ask Twitch how many watch the live stream and keep it for the session under way; the
+        count kept, or ``None`` (no session, the channel offline, Twitch not answering)."""
+        db = self.mona.db
+
+        def session_under_way() -> int | None:
+            with db.uow() as uow:
+                return sessions.under_way(uow)
+
+        if await asyncio.to_thread(session_under_way) is None:
+            return None
+        try:
+            streams = await self.fetch_streams(user_ids=[self.channel_id], max_results=1)
+        except twitchio.HTTPException as e:
+            log.warning("Twitch would not say how many watch: %s", twitch_error(e))
+            return None
+        if not streams:
+            return None  # OBS streams, Twitch does not show it live (yet)
+        viewers, at = int(streams[0].viewer_count), dt.datetime.now(dt.UTC)
+
+        def keep() -> int | None:
+            with db.uow() as uow:
+                kept = sessions.record_viewers(uow, viewers, platform=PLATFORM, at=at)
+                uow.commit()
+                return kept
+
+        return viewers if await asyncio.to_thread(keep) is not None else None
 
     # -- chat messages --------------------------------------------------------------------------
 

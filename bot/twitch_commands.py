@@ -38,6 +38,7 @@ MOD_COMMANDS: dict[str, str] = {
     "permit": "mod permit",
     "stream": "mod stream",
     "cases": "mod cases",
+    "emergency": "mod emergency",
     "scene": "stream scene",
 }
 #: Mirrored commands whose first argument is the person acted on (``@login`` or ``login``).

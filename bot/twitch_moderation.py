@@ -33,7 +33,7 @@ from aiohttp.client_middlewares import ClientHandlerType
 
 from bot.discord_moderation import Action
 from bot.twitch_commands import chat_line
-from core.effects import EffectResult, PlatformEffect
+from core.effects import EffectResult, PlatformEffect, routed_elsewhere
 from core.i18n import _, use_language
 from handlers.chat import ChatEvent, ModAction, ModLogPost, notice_holds
 
@@ -52,6 +52,9 @@ RATE_LIMIT_WAIT_S = 3.0
 RATE_LIMIT_MIN_WAIT_S = 0.1
 
 log = logging.getLogger("mona.twitch")
+
+#: How a case's mod-log post reaches a channel on another platform: (the post, what Twitch refused).
+Relay = Callable[[ModLogPost, list[str]], None]
 
 
 def rate_limit_wait(headers: Any, now: float) -> float:
@@ -236,11 +239,14 @@ class Directory:
 class Enforcer:
     """Speaks in the channel and carries out moderation as the bot account; texts in ``lang``."""
 
-    def __init__(self, client: twitchio.Client, *, channel_id: str, bot_id: str, lang: str) -> None:
+    def __init__(self, client: twitchio.Client, *, channel_id: str, bot_id: str, lang: str,
+                 relay: Relay | None = None) -> None:
         self.client = client
         self.channel_id = channel_id
         self.bot_id = bot_id
         self.lang = lang
+        #: Posts a case in a mod-log on another platform (a Discord channel), from any thread.
+        self.relay = relay
 
     async def say(self, text: str, *, reply_to: str | None = None, channel_id: str | None = None) -> None:
         """Post ``text`` as one chat line (``chat_line``); a refusal is logged."""
@@ -278,6 +284,12 @@ class Enforcer:
             if action.notice and notice_holds(action, refused):
                 await self.say(action.notice, channel_id=action.community or None)
         for post in posts:
+            if self.relay is not None and routed_elsewhere(post.channel_id, PLATFORM):
+                try:
+                    await asyncio.to_thread(self.relay, post, problems)
+                except Exception:  # the case is in the case log; the post is what failed
+                    log.exception("could not post case %s in the mod-log %s", post.undo_value, post.channel_id)
+                continue
             # Twitch has no mod-log channel; the case itself is in the case log.
             log.info("mod-log (twitch): %s — %s", post.title, post.text)
         return problems
@@ -308,6 +320,8 @@ async def apply_effect(client: twitchio.Client, bot_id: str, effect: PlatformEff
     """A command's action on Twitch (``core.effects``): do it as the bot, then post its notice in
     the channel's chat only if it went through. A @login typed outside Twitch is looked up first."""
     try:
+        if effect.kind == "chat_mode":
+            return await _chat_mode(client, bot_id, effect)
         if not effect.user_id.isdigit() and effect.kind != "delete":
             users = await client.fetch_users(logins=[effect.user_id.lstrip("@").lower()])
             if not users:
@@ -330,10 +344,30 @@ async def apply_effect(client: twitchio.Client, bot_id: str, effect: PlatformEff
                 await client.create_partialuser(effect.community).send_message(line, sender=bot_id, token_for=bot_id)
         except twitchio.HTTPException as e:
             log.warning("could not post the notice of effect %s: %s", effect.id, twitch_error(e))
-    if effect.modlog_channel:
-        # Twitch has no mod-log channel; the case itself is in the case log.
+    if effect.modlog_channel and routed_elsewhere(effect.modlog_channel, PLATFORM) is None:
+        # Twitch has no mod-log channel; the case itself is in the case log (a route to a Discord
+        # channel is posted there once this is settled: ``jobs.effects``).
         log.info("mod-log (twitch): %s — %s", effect.modlog_title, effect.modlog_text)
     return EffectResult("done")
+
+
+#: The chat settings emergency mode changes, and so restores.
+CHAT_MODE_FIELDS = ("follower_mode", "follower_mode_duration", "slow_mode", "slow_mode_wait_time")
+
+
+async def _chat_mode(client: twitchio.Client, bot_id: str, effect: PlatformEffect) -> EffectResult:
+    """Followers-only and slow chat (emergency mode) through Helix's chat settings: read what they
+    were, then set them. Raises like ``twitch_act``; called inside ``apply_effect``'s handling."""
+    channel = client.create_partialuser(effect.community)
+    before = await channel.fetch_chat_settings(moderator=bot_id, token_for=bot_id)
+    previous = {f: getattr(before, f) for f in CHAT_MODE_FIELDS}
+    wanted = {k: v for k, v in (effect.payload or {}).items() if k in CHAT_MODE_FIELDS}
+    # Helix refuses a duration with its mode off: a mode switched off is sent alone.
+    for mode, duration in (("follower_mode", "follower_mode_duration"), ("slow_mode", "slow_mode_wait_time")):
+        if wanted.get(mode) is False or wanted.get(duration) is None:
+            wanted.pop(duration, None)
+    await channel.update_chat_settings(moderator=bot_id, token_for=bot_id, **wanted)
+    return EffectResult("done", previous=previous)
 
 
 class TwitchModeration:

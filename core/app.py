@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from core import outbox
 from core.config import Settings
 from core.db import Database, UnitOfWork
 from core.effects import EffectRunner
@@ -56,6 +57,14 @@ class Caller:
     protected_ids: frozenset[str] = frozenset()
     #: What the platform says this person is there: "broadcaster", "moderator", "vip", "subscriber".
     platform_roles: frozenset[str] = frozenset()
+    #: For a workflow's step: the depth of the events it records (its run's depth + 1; 0 for people).
+    depth: int = 0
+
+
+class FlowRunner(Protocol):
+    """How commands hand workflow runs to the workers, without knowing RQ."""
+
+    def start(self, run_ids: list[int]) -> None: ...
 
 
 class LongJobs(Protocol):
@@ -89,6 +98,8 @@ class Services:
     studio: Studio | None = None
     #: Connects to another OBS (``/stream connect``): host, port, password → a supervised studio.
     connect_studio: Callable[[str, int, str], Studio] | None = None
+    #: Hands workflow runs to the workers (``jobs.flows``).
+    flows: FlowRunner | None = None
 
 
 @dataclass
@@ -186,6 +197,8 @@ class Application:
                     uow.commit()  # a first contact is kept even if the command then fails
                 check(actor, command.permission, admins_configured=bool(self.settings.admins),
                       platform_roles=caller.platform_roles)
+                if caller.depth:
+                    uow.session.info[outbox.DEPTH] = caller.depth
                 ctx = Context(uow, actor, self.settings, caller, self.services)
                 value = command.run(ctx)
                 notices = announced(uow)

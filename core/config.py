@@ -61,6 +61,8 @@ class Settings:
     timezone: str = "Europe/Paris"
     admins: frozenset[str] = frozenset()
     stuck_days: int = 30
+    #: Workflow runs are kept this many days (``MONA_FLOW_KEEP_DAYS``), and at most 1,000 per workflow.
+    flow_keep_days: int = 30
     page_size: int = 10
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
@@ -146,6 +148,7 @@ class Settings:
             timezone=env.get("MONA_TZ") or "Europe/Paris",
             admins=admins,
             stuck_days=int(env.get("MONA_STUCK_DAYS") or 30),
+            flow_keep_days=int(env.get("MONA_FLOW_KEEP_DAYS") or 30),
             page_size=int(env.get("MONA_PAGE_SIZE") or 10),
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,

@@ -14,9 +14,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UnitOfWork, utcnow
@@ -24,7 +24,10 @@ from core.i18n import _
 
 log = logging.getLogger("mona.effects")
 
-EffectKind = Literal["delete", "warn", "timeout", "untimeout", "ban", "unban"]
+#: "log" only posts the mod-log entry (a Twitch case in a Discord mod-log); "chat_mode" changes a chat's
+#: settings (``payload``: Twitch's Helix chat settings, or Discord's ``rate_limit_per_user`` of ``channel_id``)
+#: and keeps what they were in ``previous``, for emergency mode.
+EffectKind = Literal["delete", "warn", "timeout", "untimeout", "ban", "unban", "log", "chat_mode"]
 EffectStatus = Literal["queued", "done", "refused", "failed"]
 PLATFORM_NAMES = {"discord": "Discord", "twitch": "Twitch"}
 #: How long a command waits for its effect before answering "queued" (chat answers within 3 s).
@@ -54,6 +57,9 @@ class PlatformEffect(Base):
     modlog_text: Mapped[str] = mapped_column(String(2000), default="")
     #: The action id of the mod-log post's Undo button (``None``: no button).
     undo_action: Mapped[str | None] = mapped_column(String(40), default=None)
+    #: What a "chat_mode" effect sets, and what the platform had before (to restore it).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     detail: Mapped[str] = mapped_column(String(500), default="")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -68,6 +74,8 @@ class EffectResult:
     status: EffectStatus
     detail: str = ""
     retry: bool = False
+    #: A "chat_mode" effect's settings as they were before it changed them.
+    previous: dict[str, Any] | None = None
 
 
 class ModerationGateway(Protocol):
@@ -91,14 +99,16 @@ class EffectRunner(Protocol):
 def request(uow: UnitOfWork, *, platform: str, community: str, kind: EffectKind, user_id: str, user_name: str = "",
             channel_id: str | None = None, message_id: str | None = None, duration_s: int | None = None,
             reason: str = "", notice: str | None = None, case_id: int | None = None,
-            modlog: tuple[str, str, str, str | None] | None = None) -> PlatformEffect:
+            modlog: tuple[str, str, str, str | None] | None = None,
+            payload: dict[str, Any] | None = None) -> PlatformEffect:
     """Record an action to carry out on ``platform`` once the current transaction commits;
     ``modlog`` is (channel id, title, text, undo action id) of the case's mod-log post."""
     channel, title, text, undo = modlog or (None, "", "", None)
     effect = PlatformEffect(platform=platform, community=community, kind=kind, user_id=user_id, user_name=user_name[:100],
                             channel_id=channel_id, message_id=message_id, duration_s=duration_s, reason=reason[:500],
                             notice=notice[:500] if notice else None, case_id=case_id, status="queued",
-                            modlog_channel=channel, modlog_title=title[:200], modlog_text=text[:2000], undo_action=undo)
+                            modlog_channel=channel, modlog_title=title[:200], modlog_text=text[:2000], undo_action=undo,
+                            payload=payload)
     uow.session.add(effect)
     uow.session.flush()
     return effect
@@ -110,6 +120,27 @@ def record_result(effect: PlatformEffect, result: EffectResult) -> None:
         effect.detail = result.detail[:500]
         return
     effect.status, effect.detail, effect.done_at = result.status, result.detail[:500], utcnow()
+    if result.previous is not None:
+        effect.previous = result.previous
+
+
+def routed_elsewhere(channel: str | None, platform: str) -> str | None:
+    """The platform of a mod-log route on another platform (``discord:123`` for a Twitch case), if it is."""
+    if not channel or ":" not in channel:
+        return None
+    there = channel.partition(":")[0]
+    return there if there in PLATFORM_NAMES and there != platform else None
+
+
+def relay_modlog(uow: UnitOfWork, *, source: str, route: str, title: str, text: str, undo: str | None,
+                 case_id: int | None, problems: list[str]) -> PlatformEffect:
+    """A case's mod-log post on another platform (``route`` is ``discord:CHANNEL_ID``), as an effect
+    of its own: headed with the platform the case is on, with what that platform refused."""
+    platform, _sep, channel = route.partition(":")
+    where = PLATFORM_NAMES.get(source, source)
+    lines = [text, *problems]
+    return request(uow, platform=platform, community="", kind="log", user_id="", case_id=case_id,
+                   modlog=(channel, f"{where} · {title}", "\n".join(line for line in lines if line), undo))
 
 
 def after_commit(runner: EffectRunner | None, effect: PlatformEffect, *, wait_s: float = WAIT_S) -> Callable[[], str]:

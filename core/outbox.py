@@ -23,6 +23,8 @@ EVENT_TYPES = events.EVENT_TYPES
 
 
 RECORDED = "mona.outbox.recorded"
+#: ``Session.info`` key: the workflow depth of what the current transaction does (``Caller.depth``).
+DEPTH = "mona.outbox.depth"
 
 
 class OutboxEvent(Base):
@@ -34,12 +36,15 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     relayed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: How many workflow runs led to it: 0 for what a person did, N + 1 for what a run of depth N did
+    #: (``core.workflows.MAX_DEPTH`` stops chains of workflows triggering each other).
+    depth: Mapped[int] = mapped_column(default=0)
 
 
 def record(uow: UnitOfWork, type_: str, **payload: Any) -> None:
     """Add an event to the current transaction; it exists only if the transaction commits."""
     events.check(type_, payload)
-    uow.session.add(OutboxEvent(type=type_, payload=payload))
+    uow.session.add(OutboxEvent(type=type_, payload=payload, depth=uow.session.info.get(DEPTH, 0)))
     # Remembered per transaction, so the command's reply can say where it will be announced.
     uow.session.info.setdefault(RECORDED, set()).add(type_)
 
@@ -56,6 +61,8 @@ class CommittedEvent:
     id: int
     type: str
     payload: dict[str, Any]
+    #: ``OutboxEvent.depth``.
+    depth: int = 0
 
 
 class Subscriber(Protocol):

@@ -13,6 +13,7 @@ from core import (  # noqa: F401
     sessions,
     team,
     weights,
+    workflows,
 )
 from core.db import Base
 from core.moderation import store  # noqa: F401

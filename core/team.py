@@ -48,6 +48,7 @@ class Permission(enum.StrEnum):
     MANAGE_BLOCKS = "manage_blocks"
     MANAGE_SCORES = "manage_scores"
     RUN_STUDIO = "run_studio"
+    MANAGE_WORKFLOWS = "manage_workflows"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -62,6 +63,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_BLOCKS: frozenset({Role.ADMIN, Role.MANAGER}),
     Permission.MANAGE_SCORES: frozenset({Role.ADMIN, Role.MANAGER}),
     Permission.RUN_STUDIO: frozenset({Role.ADMIN, Role.MANAGER, Role.MODERATOR}),
+    Permission.MANAGE_WORKFLOWS: frozenset({Role.ADMIN, Role.MANAGER}),
 }
 
 

@@ -3,4 +3,15 @@
 Importing this package registers every command in ``handlers.registry.registry``.
 """
 
-from handlers import artists, marketplace, metrics, moderation, mona, ops, pipeline, score, stream  # noqa: F401  (registration side effects)
+from handlers import (  # noqa: F401  (registration side effects)
+    artists,
+    flows,
+    marketplace,
+    metrics,
+    moderation,
+    mona,
+    ops,
+    pipeline,
+    score,
+    stream,
+)

@@ -3,6 +3,9 @@
 The guard holds one ``ModerationEngine`` per community in memory and asks the database only when
 a message is flagged (to record the case and count strikes) or, every few seconds, whether the
 community's rules changed (``/mod`` commands tell it through ``core.app.RulesCache``).
+
+Every message it is given also counts toward the chat figures of the stream session under way
+(``core.sessions.ChatTally``: in memory, written every second or so), moderated community or not.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from core.i18n import _, use_language
 from core.moderation import service as mod
 from core.moderation.engine import ChatMessage, ModerationEngine, format_duration
 from core.moderation.store import Community, ModerationCase
+from core.sessions import ChatTally
 from handlers.chat import ChatEvent, ModAction, ModLogPost, Outcome
 
 log = logging.getLogger("mona.moderation")
@@ -44,6 +48,8 @@ class Guard:
         self._engines: dict[tuple[str, str], _Cached | None] = {}
         self._checked: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
+        #: The chat messages of the stream session under way, per minute.
+        self.chat = ChatTally(db)
 
     def _engine(self, platform: str, community: str, now: float) -> _Cached | None:
         """The community's engine, reloading its rules when their version changed (checked every
@@ -86,6 +92,7 @@ class Guard:
             cached.engine.permit(user_id, time.monotonic(), seconds=PERMIT_S)
 
     def on_message(self, event: ChatEvent) -> Outcome:
+        self.chat.count(event.platform)
         now = time.monotonic()
         cached = self._engine(event.platform, event.community, now)
         if cached is None:

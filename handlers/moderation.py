@@ -30,7 +30,7 @@ from core.refs import Mention
 from core.team import Permission
 from handlers.args import ChannelArg, ChatType, RecordId, Seconds, Text, arg, opt
 from handlers.guard import UNDO, modlog_posts, rule_label
-from handlers.parser import parse_mention, tokenize
+from handlers.parser import parse_channel, parse_mention, tokenize
 from handlers.registry import Lookup, button, missing, registry
 from handlers.render import local_datetime
 from handlers.reply import Field, Reply, Section
@@ -112,6 +112,31 @@ Percent = Annotated[int, Constraint(ge=0, le=99), ChatType(_limit, "PCT|off", "A
 #: (messages, seconds); (0, 0) switches the rule off.
 Flood = Annotated[tuple[int, float], ChatType(_flood, "N/SECONDS|off", "Messages per time, like 6/10s, or off")]
 OnOff = Literal["on", "off"]
+
+
+def _twitch_channel(raw: str, label: str) -> str:
+    text = raw.strip().removeprefix("twitch:")
+    if not text.isdecimal():
+        raise InvalidInput(_("{label} takes the Twitch channel's numeric id (TWITCH_CHANNEL_ID), not {value}.",
+                             label=label, value=raw))
+    return text
+
+
+def _discord_channels(raw: str, label: str) -> tuple[str, ...]:
+    found = []
+    for token in raw.replace(",", " ").split():
+        ref = parse_channel(token)
+        if ref is None or ref.external_id is None:
+            raise InvalidInput(_("{value} is not a Discord channel; pick them with #, like #chat.", value=token))
+        found.append(ref.external_id)
+    if not found:
+        raise InvalidInput(_("Give the channels to slow down, like #chat."))
+    return tuple(dict.fromkeys(found))
+
+
+TwitchChannel = Annotated[str, ChatType(_twitch_channel, "CHANNEL_ID", "A Twitch channel's numeric id")]
+DiscordChannels = Annotated[tuple[str, ...], ChatType(_discord_channels, "#CHANNEL …", "Discord channels, like #chat",
+                                                      many_words=True)]
 
 
 # ---------------------------------------------------------------- the community acted on
@@ -348,16 +373,78 @@ class SetStream(InCommunity):
 
 @registry.command("mod modlog", permission=MOD, sensitive=True)
 class SetModlog(InCommunity):
-    """Where cases are posted: all of them, automatic or manual ones, or one rule's."""
+    """Where cases are posted: all of them, automatic or manual ones, or one rule's; with --twitch, a
+    Twitch channel's cases, in a channel of this Discord server."""
 
     channel: ChannelArg = arg("The channel the cases are posted in")
     kind: mod.ModlogKind = arg("Which cases: default (all), auto, manual, or one rule's, e.g. banned_word",
                                default="default", metavar="default|auto|manual|RULE")
+    twitch: TwitchChannel | None = opt("Post this Twitch channel's cases here instead: its broadcaster's user id "
+                                       "(TWITCH_CHANNEL_ID)", metavar="CHANNEL_ID")
 
     def run(self, ctx: Context) -> Reply:
         c = self.community(ctx)
-        mod.set_modlog(ctx.uow, ctx.actor, c, self.channel.external_id or self.channel.name or "", self.kind)
-        return Reply(text=_("{kind} cases now go to {channel}.", kind=self.kind, channel=self.channel.label))
+        if self.twitch is None:
+            mod.set_modlog(ctx.uow, ctx.actor, c, self.channel.external_id or self.channel.name or "", self.kind)
+            return Reply(text=_("{kind} cases now go to {channel}.", kind=self.kind, channel=self.channel.label))
+        if c.platform != "discord" or self.channel.external_id is None:
+            raise InvalidInput(_("Post a Twitch channel's cases from the Discord server they go to, naming one of "
+                                 "its channels: /mod modlog #mod-log --twitch CHANNEL_ID."))
+        twitch = mod.community(ctx.uow, "twitch", self.twitch)
+        mod.set_modlog(ctx.uow, ctx.actor, twitch, f"discord:{self.channel.external_id}", self.kind)
+        mod.link(ctx.uow, twitch, c)
+        _changed(ctx, twitch)
+        self._acted_on = f"{c.label} {twitch.label}"
+        return Reply(text=_("Twitch channel {twitch}: {kind} cases now go to {channel}; emergency mode typed here "
+                            "or there covers both.", twitch=self.twitch, kind=self.kind, channel=self.channel.label))
+
+
+@registry.command("mod emergency", permission=MOD, sensitive=True)
+class SetEmergency(InCommunity):
+    """For a raid: Twitch chat followers-only and slow, Discord's stream channels in slow mode; the earlier
+    settings come back by themselves when it ends."""
+
+    state: OnOff = arg("on (the default) or off", default="on")
+    for_: Seconds = opt("How long it lasts, e.g. 30m (the default) or 1h", default=mod.EMERGENCY_DEFAULT_S,
+                        metavar="DURATION")
+    channels: DiscordChannels | None = opt("The Discord channels to slow down, remembered for next time (else the "
+                                           "ones remembered)")
+
+    def run(self, ctx: Context) -> Reply:
+        c = self.community(ctx)
+        if self.state == "off":
+            changes = mod.end_emergency(ctx.uow, c)
+            _chat_changes(ctx, changes, _("end of emergency mode"))
+            return Reply(text=_("Emergency mode is off: the chat settings are set back as they were."), ephemeral=False)
+        now = utcnow()
+        emergency = mod.start_emergency(ctx.uow, ctx.actor, c, for_s=self.for_, now=now,
+                                        channels=list(self.channels) if self.channels is not None else None)
+        ids = _chat_changes(ctx, emergency.changes, _("emergency mode"))
+        mod.record_emergency(emergency.origin, ids)
+        parts = []
+        if any(ch.community.platform == "twitch" for ch in emergency.changes):
+            parts.append(_("Twitch chat is followers-only and slow ({s} s)", s=mod.TWITCH_EMERGENCY["slow_mode_wait_time"]))
+        slowed = [f"<#{ch.channel_id}>" for ch in emergency.changes if ch.community.platform == "discord"]
+        if slowed:
+            parts.append(_("slow mode ({s} s) in {channels}", s=mod.DISCORD_SLOW_S, channels=", ".join(slowed)))
+        text = _("Emergency mode is on until {until}: {what}. It ends by itself; /mod emergency off ends it now.",
+                 until=local_datetime(emergency.until, ctx.settings.timezone), what="; ".join(parts))
+        if emergency.no_channels:
+            text += " " + _("No Discord channel is slowed down in {server}: give them with --channels #chat.",
+                            server=", ".join(g.label for g in emergency.no_channels))
+        return Reply(text=text, ephemeral=False)
+
+
+def _chat_changes(ctx: Context, changes: list[mod.ChatChange], reason: str) -> list[int]:
+    """Request each change on its platform once committed; the reply's footer says how each went."""
+    ids = []
+    for change in changes:
+        effect = effects.request(ctx.uow, platform=change.community.platform, community=change.community.external_id,
+                                 kind="chat_mode", user_id="", channel_id=change.channel_id, reason=reason,
+                                 payload=change.payload)
+        ids.append(effect.id)
+        ctx.defer(effects.after_commit(ctx.services.effects, effect))
+    return ids
 
 
 # ---------------------------------------------------------------- manual actions

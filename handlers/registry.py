@@ -177,6 +177,7 @@ GROUPS: dict[str, str] = {
     "score": "Mona Market Fit - an artist's score explained, the model's weights, batches and movers.",
     "prescribe": "The ordonnance - a short written plan for an artist from their score.",
     "stream": "Studio Live - OBS from chat: status, scenes, sources, transitions, stream, recording, audio.",
+    "flow": "Workflows - a trigger, conditions and steps: add, test, run, runs, replay, approvals, stats.",
 }
 
 
@@ -230,6 +231,30 @@ def parse_command(spec: CommandSpec, tokens: list[str], lookup: Lookup) -> Comma
     else:
         values.update(split_positionals(spec, positionals))
     return build(spec.cls, values)
+
+
+def raw_remainder(commands: Registry, text: str) -> tuple[CommandSpec, str] | None:
+    """For a command that takes a document as it was typed (``raw_rest`` names the argument: a
+    workflow's YAML keeps its lines, quotes and dashes), the spec and what follows the command's
+    words; None for every other line, or when what follows starts with a --flag."""
+    words = text.strip().split(None, 3)
+    for n in (3, 2, 1):
+        if len(words) <= n:
+            continue
+        key = tuple(w.lstrip("/").lower() if i == 0 else w.lower() for i, w in enumerate(words[:n]))
+        spec = commands.commands.get(key)
+        if spec is None:
+            continue
+        if not getattr(spec.cls, "raw_rest", None):
+            return None
+        remainder = text.strip()
+        for w in words[:n]:
+            remainder = remainder[remainder.index(w) + len(w):]
+        remainder = remainder.strip("\n\r\t ")
+        if remainder.startswith("--") and not remainder.startswith("---"):
+            return None
+        return spec, remainder
+    return None
 
 
 def split_positionals(spec: CommandSpec, words: list[str]) -> dict[str, str]:
@@ -375,6 +400,10 @@ class Dispatcher:
 
     def parse(self, text: str) -> Command:
         check_command_text(text)
+        raw = raw_remainder(self.registry, text)
+        if raw is not None:
+            spec, remainder = raw
+            return build(spec.cls, {spec.cls.raw_rest: remainder})  # type: ignore[attr-defined]
         spec, rest = self.registry.find(tokenize(text))
         return parse_command(spec, rest, self.lookup)
 

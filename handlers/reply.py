@@ -3,12 +3,19 @@
 All text here is plain text as users typed it or as mona wrote it: adapters escape it for their
 platform (Slack mrkdwn, Discord markdown) and add emphasis from the structure (a ``title`` is bold,
 a ``Field`` label is bold), so user text can never ping a channel or break the layout.
+
+A reply may carry files (``Attachment``: a chart). Slack uploads them into the channel the reply
+goes to, Discord attaches them to the message, the console shows their paths; where a file cannot
+be sent, the reply still arrives and says so (``attachment_failed``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from core.i18n import _
 
 Style = Literal["primary", "danger"] | None
 
@@ -83,6 +90,24 @@ class Modal:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a reply: ``path`` on this machine, ``title`` what people see it as."""
+
+    path: Path
+    title: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def attachment_failed(files: tuple[Attachment, ...], why: str) -> str:
+    """What a reply says when its files could not be sent (in the team's language)."""
+    names = ", ".join(f.title for f in files)
+    return _("{files} could not be attached ({why}).", files=names, why=why)
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str = ""
     title: str | None = None
@@ -96,6 +121,8 @@ class Reply:
     #: Errors in a form's fields (field name → message), shown beside the fields.
     field_errors: dict[str, str] = field(default_factory=dict)
     error: bool = False
+    #: Files sent with the reply (a chart), in order.
+    files: tuple[Attachment, ...] = ()
 
     @property
     def buttons(self) -> list[Button]:

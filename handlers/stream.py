@@ -1,5 +1,7 @@
 """/stream: OBS Studio from chat — status, scenes (a button each), sources, transitions, the stream,
-the recording and audio inputs. Names are matched like artist names (``core.studio.match_name``)."""
+the recording and audio inputs. Names are matched like artist names (``core.studio.match_name``).
+Also live presets, planned stream sessions and their reports (``/stream report``: the figures, and
+the chart as a file attached to the reply)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,21 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from core import artists as crm
 from core import presets, sessions
 from core.app import Command, Context
 from core.db import utcnow
 from core.errors import InvalidInput
-from core.i18n import _, number
+from core.i18n import _, ngettext, number
 from core.studio import Refused, Studio, StudioUnavailable, match_name, no_studio, quoted
 from core.team import Permission
 from core.when import parse_when
 from handlers.args import ArtistRef, Count, RecordId, Seconds, Switch, Text, Word, arg, meta, opt
 from handlers.registry import RERUN, Lookup, button, missing, registry
 from handlers.render import local_datetime
-from handlers.reply import Button, Field, Modal, Reply, Section, TextInput
+from handlers.reply import Attachment, Button, Field, Modal, Reply, Section, TextInput
 
 READ = Permission.READ
 RUN = Permission.RUN_STUDIO
@@ -405,7 +408,8 @@ class StreamSessions(Command):
 
 @registry.command("stream report", permission=READ)
 class StreamReport(Command):
-    """After a stream: how long it ran, the time in each scene (with a chart) and the moderation actions."""
+    """After a stream: how long it ran, the time in each scene, chat messages per minute, the moderation
+    actions and the peak of viewers Twitch gave, with a chart."""
 
     session: RecordId | None = arg("The session's number (the last stream when left out)", default=None,
                                    metavar="SESSION")
@@ -413,12 +417,43 @@ class StreamReport(Command):
     def run(self, ctx: Context) -> Reply:
         charts = Path(ctx.settings.data_dir or tempfile.gettempdir()) / "reports"
         r = sessions.report(ctx.uow, self.session, now=utcnow(), charts=charts)
+        tz = ctx.settings.timezone
         scenes = "\n".join(_("{scene}: {time}", scene=s, time=_duration(t)) for s, t in r.scenes) or _("none seen")
         moderation = ", ".join(f"{a} {n}" for a, n in r.moderation) or _("none")
         fields = (Field(_("Duration"), _duration(r.duration.total_seconds())),
                   Field(_("Moderation actions"), moderation),
-                  Field(_("Chat and viewers"), _("not recorded yet")))
-        footer = _("Chart: {path}", path=r.chart) if r.chart else None
+                  Field(_("Chat"), _chat_figures(r, tz)),
+                  Field(_("Peak viewers"), _peak(r, tz)))
         title = _("Stream report #{id}: {title}", id=r.session.id, title=r.session.title)
+        files = (Attachment(r.chart, _("Chart of stream #{id}", id=r.session.id)),) if r.chart else ()
+        footer = _("The chart could not be drawn ({why}).", why=r.chart_problem) if r.chart_problem else None
         return Reply(title=title, sections=(Section(fields=fields), Section(title=_("Time in each scene"), text=scenes)),
-                     footer=footer, ephemeral=False)
+                     footer=footer, files=files, ephemeral=False)
+
+
+PLATFORM_NAMES = {"twitch": "Twitch", "discord": "Discord"}
+
+
+def _clock(at: dt.datetime, tz: str) -> str:
+    return at.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+
+
+def _chat_figures(r: sessions.Report, tz: str) -> str:
+    """``124 messages (Twitch 100, Discord 24), 3.1 a minute; busiest minute 20:14 with 27``."""
+    if not r.chat.total:
+        return _("no message seen")
+    platforms = ", ".join(f"{PLATFORM_NAMES.get(p, p)} {number(n)}" for p, n in r.chat.by_platform.items())
+    figures = ngettext("{count} message ({platforms}), {rate} a minute", "{count} messages ({platforms}), {rate} a minute",
+                       r.chat.total, count=number(r.chat.total), platforms=platforms,
+                       rate=number(r.chat.per_minute(r.duration), 1))
+    busiest = r.chat.busiest
+    if busiest is not None:
+        figures += "; " + _("busiest minute {time} with {n}", time=_clock(busiest[0], tz), n=number(busiest[1]))
+    return figures
+
+
+def _peak(r: sessions.Report, tz: str) -> str:
+    peak = r.peak_viewers
+    if peak is None:
+        return _("Twitch did not say")
+    return _("{n} at {time}", n=number(peak[1]), time=_clock(peak[0], tz))

@@ -10,7 +10,9 @@ import logging
 
 from sqlalchemy import select
 
-from core.effects import EffectResult, PlatformEffect, record_result
+from core.db import UnitOfWork
+from core.effects import PLATFORM_NAMES, EffectResult, PlatformEffect, record_result, relay_modlog, routed_elsewhere
+from core.i18n import _, use_language
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger("mona.effects")
@@ -39,15 +41,39 @@ def carry_out(rt: Runtime, effect_id: int) -> str:
         if result.retry and effect.attempts + 1 >= MAX_ATTEMPTS:
             result = EffectResult("failed", result.detail)
         record_result(effect, result)
+        relayed = None if result.retry else _relay(rt, uow, effect, result)
         uow.commit()
         status = effect.status
+        relay_id = relayed.id if relayed is not None else None
     if result.retry:
         rt.queue.enqueue(apply_effect, effect_id, queue="high", delay=float(2 ** min(effect.attempts, 6)))
+    if relay_id is not None:
+        start(rt, relay_id)
     return status
 
 
+def _relay(rt: Runtime, uow: UnitOfWork, effect: PlatformEffect, result: EffectResult) -> PlatformEffect | None:
+    """A case whose mod-log is on another platform (a Twitch case in a Discord channel): its post goes
+    there as an effect of its own once the action is settled, with what the platform refused."""
+    if routed_elsewhere(effect.modlog_channel, effect.platform) is None or effect.modlog_channel is None:
+        return None
+    with use_language(rt.settings.lang):
+        where = PLATFORM_NAMES.get(effect.platform, effect.platform)
+        problems = [] if result.status == "done" else [
+            _("{platform} did not carry out {action} for {user}: {why}.", platform=where, action=effect.kind,
+              user=effect.user_name or effect.user_id, why=result.detail.rstrip("."))]
+        return relay_modlog(uow, source=effect.platform, route=effect.modlog_channel, title=effect.modlog_title,
+                            text=effect.modlog_text, undo=effect.undo_action, case_id=effect.case_id, problems=problems)
+
+
 def start(rt: Runtime, effect_id: int) -> None:
-    """Enqueue the effect's job (one job per effect; the sweep enqueues it again if Redis was down)."""
+    """Enqueue the effect's job (one job per effect; the sweep enqueues it again if Redis was down);
+    embedded with no background thread (scripts, tests), carry it out now."""
+    from jobs.queue import LocalQueue
+
+    if isinstance(rt.queue, LocalQueue) and not rt.queue.running:
+        carry_out(rt, effect_id)
+        return
     rt.queue.enqueue(apply_effect, effect_id, queue="high", job_id=f"effect-{effect_id}")
 
 

@@ -199,7 +199,7 @@ def _failed(uow: UnitOfWork, name: str, event_ids: list[int], error: str, now: d
 
 
 def _committed(rows: Sequence[Any]) -> list[CommittedEvent]:
-    return [CommittedEvent(r.id, r.type, r.payload) for r in rows]
+    return [CommittedEvent(r.id, r.type, r.payload, r.depth) for r in rows]
 
 
 def relay_once(rt: Runtime, *, batch: int = 500) -> int:
@@ -210,7 +210,7 @@ def relay_once(rt: Runtime, *, batch: int = 500) -> int:
         postgres = s.get_bind().dialect.name == "postgresql"
         if postgres and not s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}):
             return 0  # another relay is at work
-        events = _committed(s.execute(select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload)
+        events = _committed(s.execute(select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload, OutboxEvent.depth)
                                       .where(OutboxEvent.relayed_at.is_(None)).order_by(OutboxEvent.id).limit(batch)).all())
         if not events:
             return 0
@@ -232,7 +232,8 @@ def retry_failures_once(rt: Runtime, *, batch: int = 100) -> int:
     with rt.db.uow() as uow:
         s = uow.session
         now = utcnow()
-        due = s.execute(select(SubscriberFailure.subscriber, OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload)
+        due = s.execute(select(SubscriberFailure.subscriber, OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload,
+                                 OutboxEvent.depth)
                         .join(OutboxEvent, OutboxEvent.id == SubscriberFailure.event_id)
                         .where(SubscriberFailure.next_at <= now).order_by(OutboxEvent.id).limit(batch)).all()
         if not due:

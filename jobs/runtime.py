@@ -7,8 +7,10 @@ process that starts it (``mona worker``, the bot in embedded mode, a test) with 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.app import Caller
 from core.config import Settings
 from core.db import Database
 from core.effects import ModerationGateway
@@ -31,6 +33,9 @@ class Runtime:
     moderators: dict[str, ModerationGateway] = field(default_factory=dict)
     #: Who the relay hands committed events to, in this order (notifications first).
     subscribers: list[Subscriber] = field(default_factory=list)
+    #: Runs a command line as someone (a workflow's step): (done, what it answered). Set by the
+    #: composition root, which holds the parser (jobs do not import handlers).
+    run_command: Callable[[Caller, str], tuple[bool, str]] | None = None
 
 
 _current: Runtime | None = None

@@ -4,7 +4,9 @@
   subscriber failed on handed to it again when their retry is due;
 - sweep: deliveries that are due but have no live job (Redis was down, a worker died
   mid-attempt, a scheduled retry was lost) are enqueued again;
-- reminders that fell due, and the daily digest once a day at ``MONA_DIGEST_HOUR``.
+- reminders that fell due, and the daily digest once a day at ``MONA_DIGEST_HOUR``;
+- emergency modes that have run their time are ended (the chats' settings set back);
+- workflows: cron schedules that fell due, runs whose delay or approval timed out, run history pruned.
 Everything it acts on lives in the database, so a restart loses nothing.
 """
 
@@ -22,17 +24,24 @@ from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
 from core import digest as digests
-from core import notify, reminders, weights
+from core import effects, notify, reminders, weights
 from core.db import utcnow
+from core.moderation import service as moderation
+from core.moderation.store import Community
 from core.notify import DIGEST, DigestRun, NotificationRule
 from core.team import Member
+from jobs.effects import start as start_effect
 from jobs.effects import sweep_effects_once
+from jobs.flows import flows_once, prune_once
 from jobs.longjobs import job_id, run_job, sweep_runs_once
 from jobs.queue import QueueUnavailable
 from jobs.relay import enqueue_deliveries, relay_once, retry_failures_once
 from jobs.runtime import Runtime
 
 log = logging.getLogger("mona.ticker")
+#: Workflow run history is pruned this often (and at a worker's first slow tick).
+PRUNE_EVERY_S = 3600.0
+_pruned_at = float("-inf")
 def sweep_once(rt: Runtime) -> int:
     with rt.db.uow() as uow:
         ids = notify.due(uow, requeue_after=rt.requeue_after)
@@ -110,6 +119,31 @@ def refit_once(rt: Runtime, *, now: dt.datetime | None = None) -> int | None:
     return run_id
 
 
+def emergencies_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
+    """End the emergency modes that have run their time: each chat's settings set back as they were
+    (``core.moderation.service.end_emergency``), as effects. Each community row is locked while it is
+    ended, so two workers never set things back twice. Returns how many ended."""
+    now = now or utcnow()
+    with rt.db.uow() as uow:
+        due = [c.id for c in moderation.emergencies_due(uow, now)]
+    ended = 0
+    for community_id in due:
+        with rt.db.uow() as uow:
+            c = uow.session.scalars(select(Community).where(Community.id == community_id).with_for_update()).one()
+            if c not in moderation.emergencies_due(uow, now):
+                continue  # another worker ended it meanwhile
+            ids = [effects.request(uow, platform=ch.community.platform, community=ch.community.external_id,
+                                   kind="chat_mode", user_id="", channel_id=ch.channel_id, reason="end of emergency mode",
+                                   payload=ch.payload).id
+                   for ch in moderation.end_emergency(uow, c)]
+            uow.commit()
+        for effect_id in ids:
+            start_effect(rt, effect_id)
+        log.info("emergency mode of %s ended after its time; %d chat settings set back", community_id, len(ids))
+        ended += 1
+    return ended
+
+
 def tick(rt: Runtime, *, slow: bool = True) -> None:
     """One round: relay always; sweep, reminders and digest when ``slow`` (every second or so)."""
     relay_once(rt)
@@ -121,6 +155,12 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         reminders_once(rt)
         digest_once(rt)
         refit_once(rt)
+        emergencies_once(rt)
+        flows_once(rt)
+        global _pruned_at
+        if time.monotonic() - _pruned_at > PRUNE_EVERY_S:
+            _pruned_at = time.monotonic()
+            prune_once(rt)
 
 
 class Ticker:

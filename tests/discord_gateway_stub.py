@@ -7,9 +7,13 @@ The stand-in (aiohttp, one event loop shared with the client, on a thread of its
   (``PUT /applications/{app}/[guilds/{g}/]commands``), interaction callbacks (answered with the
   ``?with_response=1`` shape discord.py expects: ``{"interaction": …, "resource": {type,
   message}}``), follow-ups and edits of the original response (``/webhooks/{app}/{token}…``),
+  channels (``GET``, ``PATCH`` of ``rate_limit_per_user``: the slow mode, kept in ``slow_mode``),
   channel messages (post, delete), members (get, ``PATCH`` for timeouts), bans (``PUT`` /
   ``DELETE``). Every request is recorded with its query, JSON body and headers; ``fail`` makes the
   next matching request answer an error. Answers carry ``Content-Type: application/json`` exactly.
+  Files come as Discord takes them, ``multipart/form-data`` with the JSON in ``payload_json`` and
+  each file in ``files[n]``: the request is recorded with its JSON and its files (name, bytes), and
+  the message made or edited lists them as ``attachments`` (served under ``/attachments/``).
 - the gateway on ``/gateway/``: HELLO, heartbeat ACKs, and on IDENTIFY a READY with one guild
   then its GUILD_CREATE (channels, roles, members with ``member_count`` equal to them, so no
   chunking). Frames are plain text, which discord.py accepts beside the zlib-stream it asks for.
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -66,6 +72,24 @@ class Recorded:
     query: dict[str, str]
     body: Any
     headers: dict[str, str]
+    #: The files of a multipart request: (field name, filename, bytes), in order.
+    files: tuple[tuple[str, str, bytes], ...] = ()
+
+
+def multipart(content_type: str, raw: bytes) -> tuple[Any, tuple[tuple[str, str, bytes], ...]]:
+    """A ``multipart/form-data`` body as Discord reads it: the JSON of ``payload_json``, and the files."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+    body: Any = None
+    files: list[tuple[str, str, bytes]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        if name == "payload_json":
+            body = json.loads(content)
+        else:
+            files.append((str(name), part.get_filename() or "", content))
+    return body, tuple(files)
 
 
 def user(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -143,9 +167,12 @@ class DiscordStandIn(RequestLog[Recorded]):
         #: Files attached to interactions, by attachment id (served under /attachments/).
         self.files: dict[str, bytes] = {}
         self._originals: dict[str, str] = {}  # interaction token → message id of its original response
+        self._uploaded: tuple[tuple[str, str, bytes], ...] = ()  # the files of the request being answered
         #: Interaction id → id of the message its response created or edited / the message clicked on.
         self.responses: dict[str, str] = {}
         self.clicked: dict[str, str] = {}
+        #: Channel id → its slow mode (``rate_limit_per_user``, seconds), set by ``PATCH /channels/{id}``.
+        self.slow_mode: dict[str, int] = {CHANNEL_ID: 0, MODLOG_ID: 0}
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -226,18 +253,48 @@ class DiscordStandIn(RequestLog[Recorded]):
 
     async def _rest(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
+        files: tuple[tuple[str, str, bytes], ...] = ()
+        if request.content_type == "multipart/form-data":
+            body, files = multipart(request.headers["Content-Type"], raw)
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
         path = "/" + request.match_info["tail"]
-        self._record(Recorded(request.method, path, dict(request.query), body, dict(request.headers)))
+        self._record(Recorded(request.method, path, dict(request.query), body, dict(request.headers), files))
         if request.headers.get("Authorization") not in (f"Bot {BOT_TOKEN}", None):
             return _json({"message": "401: Unauthorized", "code": 0}, 401)
         failure = self._take_failure(request.method, path)
         if failure is not None:
-            return _json({"message": "Missing Permissions", "code": failure.detail}, failure.status)
-        return self._answer(request.method, path, body)
+            messages = {413: "Request entity too large", 400: "Invalid Form Body"}
+            return _json({"message": messages.get(failure.status, "Missing Permissions"), "code": failure.detail},
+                         failure.status)
+        self._uploaded = files
+        try:
+            return self._answer(request.method, path, body)
+        finally:
+            self._uploaded = ()
+
+    def _attachments(self, data: dict[str, Any], kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A message's attachments after ``data``: those of ``kept`` it names by id, and the files of
+        the request it names by index (``{"id": n, "filename", "description"}`` ↔ ``files[n]``)."""
+        if "attachments" not in data:
+            return kept
+        uploaded = {name.removeprefix("files[").removesuffix("]"): (filename, content)
+                    for name, filename, content in self._uploaded}
+        known = {a["id"]: a for a in kept}
+        out = []
+        for entry in data.get("attachments") or []:
+            ref = str(entry.get("id"))
+            if ref in known:
+                out.append(known[ref])
+            elif ref in uploaded:
+                filename, content = uploaded[ref]
+                attached = self.attach(self.next_id(), entry.get("filename") or filename, content)
+                out.append(attached | {"content_type": "image/png" if filename.endswith(".png") else "application/octet-stream",
+                                       "description": entry.get("description")})
+        return out
 
     def post(self, channel_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """A message posted earlier by someone else (e.g. a notification from bot/notify_discord.py)."""
@@ -247,7 +304,8 @@ class DiscordStandIn(RequestLog[Recorded]):
         message = {
             "id": self.next_id(), "channel_id": channel_id, "guild_id": GUILD_ID, "author": user(BOT_ID, "mona", bot=True),
             "content": data.get("content") or "", "embeds": data.get("embeds") or [],
-            "components": data.get("components") or [], "attachments": [], "mentions": [], "mention_roles": [],
+            "components": data.get("components") or [], "attachments": self._attachments(data, []),
+            "mentions": [], "mention_roles": [],
             "mention_everyone": False, "pinned": False, "tts": False, "timestamp": TIMESTAMP, "edited_timestamp": None,
             "type": 20 if interaction else 0, "flags": data.get("flags") or 0,
             "allowed_mentions": data.get("allowed_mentions"),
@@ -276,9 +334,12 @@ class DiscordStandIn(RequestLog[Recorded]):
                 if original is None:
                     return _json({"message": "Unknown Message", "code": 10008}, 404)
                 original.update({k: v for k, v in (body or {}).items() if k in ("content", "embeds", "components")})
+                original["attachments"] = self._attachments(body or {}, original["attachments"])
                 return _json(original)
             if method == "POST" and len(parts) == 3:
                 return _json(self._message(CHANNEL_ID, body or {}, interaction=True))
+        if parts[0] == "channels" and len(parts) == 2 and method in ("GET", "PATCH"):
+            return self._channel(method, parts[1], body or {})
         if parts[0] == "channels" and len(parts) >= 3 and parts[2] == "messages":
             if method == "POST" and len(parts) == 3:
                 return _json(self._message(parts[1], body or {}))
@@ -295,6 +356,21 @@ class DiscordStandIn(RequestLog[Recorded]):
             return web.Response(status=204)
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
+    def _channel(self, method: str, channel_id: str, body: dict[str, Any]) -> web.Response:
+        """A guild text channel (``GET``), or its slow mode changed (``PATCH`` with
+        ``rate_limit_per_user``, 0 to 21600 seconds, as Discord allows)."""
+        names = {CHANNEL_ID: ("crm", 0), MODLOG_ID: ("mod-log", 1)}
+        if channel_id not in names:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        if method == "PATCH":
+            seconds = body.get("rate_limit_per_user")
+            if set(body) - {"rate_limit_per_user"} or not isinstance(seconds, int) or not 0 <= seconds <= 21_600:
+                return _json({"message": "Invalid Form Body", "code": 50035,
+                              "errors": {"rate_limit_per_user": {"_errors": [{"code": "NUMBER_TYPE_MAX",
+                                                                              "message": "Invalid slow mode"}]}}}, 400)
+            self.slow_mode[channel_id] = seconds
+        return _json(_channel(channel_id, *names[channel_id]) | {"rate_limit_per_user": self.slow_mode.get(channel_id, 0)})
+
     def _callback(self, interaction_id: str, token: str, body: dict[str, Any]) -> web.Response:
         kind = body.get("type")
         data = body.get("data") or {}
@@ -307,6 +383,7 @@ class DiscordStandIn(RequestLog[Recorded]):
             if message is None:
                 return _json({"message": "Unknown Message", "code": 10008}, 404)
             message.update({k: v for k, v in data.items() if k in ("content", "embeds", "components")})
+            message["attachments"] = self._attachments(data, message["attachments"])
         if message is not None:
             self.responses[interaction_id] = message["id"]
         answer: dict[str, Any] = {"interaction": {
@@ -342,11 +419,16 @@ def slash_data(words: str, options: dict[str, Any], *, focused: str | None = Non
                users: tuple[str, ...] = ()) -> dict[str, Any]:
     """``data`` of a slash command (or, with ``focused``, of its autocomplete): ``words`` like
     ``artist add``; option values typed by their Python type (int → 4, bool → 5, str → 3), user
-    options given as ``("user", id)``."""
+    options given as ``("user", id)``, channel options as ``("channel", id)``."""
     leaf: list[dict[str, Any]] = []
+    channels: dict[str, Any] = {}
     for name, value in options.items():
         if isinstance(value, tuple) and value[0] == "user":
             option: dict[str, Any] = {"type": 6, "name": name, "value": value[1]}
+        elif isinstance(value, tuple) and value[0] == "channel":
+            option = {"type": 7, "name": name, "value": value[1]}
+            channels[value[1]] = _channel(value[1], *{CHANNEL_ID: ("crm", 0), MODLOG_ID: ("mod-log", 1)}[value[1]]) | {
+                "permissions": SEND_MESSAGES}
         elif isinstance(value, bool):
             option = {"type": 5, "name": name, "value": value}
         elif isinstance(value, int):
@@ -362,8 +444,10 @@ def slash_data(words: str, options: dict[str, Any], *, focused: str | None = Non
         nested = [{"type": 1 if depth == len(names) - 1 else 2, "name": names[depth], "options": nested}]
     data: dict[str, Any] = {"id": "1400000000000000999", "name": names[0], "type": 1, "guild_id": GUILD_ID,
                             "options": nested}
+    if channels:
+        data["resolved"] = {"channels": channels}
     if users:
-        data["resolved"] = {"users": {u: MEMBERS[u]["user"] for u in users},
+        data["resolved"] = data.get("resolved", {}) | {"users": {u: MEMBERS[u]["user"] for u in users},
                             "members": {u: {k: v for k, v in MEMBERS[u].items() if k != "user"} | {"permissions": SEND_MESSAGES}
                                         for u in users}}
     return data

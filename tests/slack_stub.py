@@ -5,7 +5,10 @@
   ``conversations.replies``, ``apps.connections.open``, ``files.info``), ``response_url`` endpoints
   (``/response/<id>``) and the downloads of files shared with ``share_file``
   (``url_private_download``, served to the bot token only); it records every call and keeps the
-  messages posted, with their metadata.
+  messages posted, with their metadata. Files mona uploads go the way ``files_upload_v2`` takes:
+  ``files.getUploadURLExternal`` hands out an upload URL (``/upload/v1/<file id>``, recorded as
+  ``upload/<file id>`` with the bytes received), ``files.completeUploadExternal`` shares what was
+  uploaded there in a channel (``uploads`` keeps each file: name, title, bytes, channel).
   A method can be made to answer ``ok: false``, an HTTP error (429 with ``Retry-After``, 500), to
   drop the connection after doing its work (a reply lost on the way back), or to hold its answer
   for a while after doing its work (a slow Slack; time to kill the client mid-request).
@@ -113,6 +116,9 @@ class WebApiStub:
         #: Files shared with ``share_file``: what ``files.info`` answers, and their bytes.
         self.files: dict[str, dict[str, Any]] = {}
         self.file_contents: dict[str, bytes] = {}
+        #: Files mona uploaded, by file id: ``filename``, ``length`` announced, ``content`` received,
+        #: and once completed ``title`` and ``channel``.
+        self.uploads: dict[str, dict[str, Any]] = {}
         self._ts = 0
         self._stopped = False
         self._lock = threading.Lock()
@@ -189,6 +195,11 @@ class WebApiStub:
             self.files[file_id] = file
             self.file_contents[file_id] = content
         return dict(file)
+
+    def shared_files(self, channel: str) -> list[dict[str, Any]]:
+        """The files mona uploaded and shared in ``channel``, in order."""
+        with self._lock:
+            return [dict(u) for u in self.uploads.values() if u.get("channel") == channel]
 
     def messages_in(self, channel: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -283,11 +294,42 @@ class WebApiStub:
             with self._lock:
                 file = self.files.get(str(body.get("file") or ""))
             return {"ok": True, "file": dict(file)} if file else {"ok": False, "error": "file_not_found"}
+        if method == "files.getUploadURLExternal":
+            filename, length = str(body.get("filename") or ""), str(body.get("length") or "")
+            if not filename or not length.isdecimal():
+                return {"ok": False, "error": "invalid_arguments"}
+            with self._lock:
+                file_id = f"F0UP{len(self.uploads) + 1:05d}"
+                self.uploads[file_id] = {"id": file_id, "filename": filename, "length": int(length), "content": None}
+            return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(body)
         if method == "apps.connections.open":
             if self.socket_url is None:
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": self.socket_url}
         return {"ok": False, "error": "unknown_method"}
+
+    def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Share the files uploaded to their URLs (as Slack: each must have arrived whole) in ``channel_id``."""
+        try:
+            files = json.loads(str(body.get("files") or "[]"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = body.get("channel_id")
+        done = []
+        with self._lock:
+            for f in files:
+                upload = self.uploads.get(str(f.get("id")))
+                if upload is None or upload["content"] is None or len(upload["content"]) != upload["length"]:
+                    return {"ok": False, "error": "file_not_found"}
+            for f in files:
+                upload = self.uploads[str(f["id"])]
+                upload.update(title=f.get("title") or upload["filename"], channel=channel)
+                done.append({"id": upload["id"], "name": upload["filename"], "title": upload["title"],
+                             "size": upload["length"], "mimetype": "image/png" if upload["filename"].endswith(".png")
+                             else "application/octet-stream"})
+        return {"ok": True, "files": done}
 
     def _read(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")
@@ -337,6 +379,9 @@ class WebApiStub:
                 self._api(path, {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}, token)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.startswith("/upload/v1/"):
+                    self._upload(self.path.split("?", 1)[0].rsplit("/", 1)[-1])
+                    return
                 body = self._read_body()
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ") or body.get("token")
@@ -346,6 +391,23 @@ class WebApiStub:
                     self._send(200, b"ok", "text/plain")
                     return
                 self._api(path, body, token)
+
+            def _upload(self, file_id: str) -> None:
+                """A file's bytes posted to the upload URL ``files.getUploadURLExternal`` gave."""
+                content = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                stub._record(Call(f"upload/{file_id}", {"content": content}, None))
+                failure = stub._next_failure(f"upload/{file_id}") or stub._next_failure("upload")
+                if failure is not None:
+                    self._fail(failure)
+                    return
+                with stub._lock:
+                    upload = stub.uploads.get(file_id)
+                    if upload is not None:
+                        upload["content"] = content
+                if upload is None:
+                    self._send(404, b"not found", "text/plain")
+                else:
+                    self._send(200, f"OK - {len(content)}".encode(), "text/plain")
 
             def _api(self, path: str, body: dict[str, Any], token: str | None) -> None:
                 method = path.removeprefix("/api/")

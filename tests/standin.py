@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -118,6 +119,11 @@ class ErrorLog(logging.Handler):
         self.records.append(record)
 
 
+def _of_another_loop(name: str, mine: str) -> bool:
+    """A worker thread of another ``LiveLoop`` still open (it checks its own when it closes)."""
+    return "-worker_" in name and not name.startswith(mine)
+
+
 class LiveLoop:
     """An event loop in its own thread, for a client and its stand-in. Use as a context manager:
     entering collects the errors of ``loggers``, ``_patch``es, starts the loop and runs ``_start``;
@@ -129,8 +135,12 @@ class LiveLoop:
         self.errors = ErrorLog()
         self.loggers = loggers
         self.loop = asyncio.new_event_loop()
+        # Its worker threads are named after it, so that two live loops at once (Discord and Twitch
+        # in one spec) each check only their own.
+        self.loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix=f"{thread_name}-worker"))
         self._thread = threading.Thread(target=self.loop.run_forever, name=thread_name, daemon=True)
         self._threads_before = set(threading.enumerate())
+        self._others = f"{thread_name}-worker"
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -185,7 +195,8 @@ class LiveLoop:
             self.loop.close()
         for t in set(threading.enumerate()) - self._threads_before:
             t.join(2)
-        left = [t.name for t in set(threading.enumerate()) - self._threads_before if t.is_alive()]
+        left = [t.name for t in set(threading.enumerate()) - self._threads_before
+                if t.is_alive() and not _of_another_loop(t.name, self._others)]
         if exc and exc[0] is not None:
             return
         assert not pending, f"tasks left pending: {pending}"

@@ -341,3 +341,93 @@ def test_a_reminder_cancelled_as_it_falls_due_is_either_cancelled_and_never_sent
             assert reply.text == f"Reminder {i + 1} was already sent; it can no longer be cancelled."
             assert person.user_id in posted
     assert count(mona, Delivery) == len(posted)
+
+
+# ---------------------------------------------------------------- a live preset asked twice at once (issue 10)
+
+
+class HeldStudio:
+    """A studio (``core.studio.Studio``) whose first scene list waits for ``release``: the run that asks
+    it holds its preset's row lock meanwhile, as a slow OBS would. Scenes Intro and BRB."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.hold = False
+        self.switched: list[str] = []
+        self.scene = "Intro"
+
+    def health(self) -> Any:
+        from core.studio import Health
+
+        return Health("connected", "test:4455")
+
+    def status(self) -> Any:
+        from core.studio import Status
+
+        return Status(live=False, uptime_s=None, recording=False, scene=self.scene, dropped_frames=0, total_frames=0,
+                      cpu_percent=0.0, fps=30.0)
+
+    def scenes(self) -> tuple[list[str], str]:
+        if self.hold:
+            self.hold = False
+            self.entered.set()
+            assert self.release.wait(30)
+        return ["Intro", "BRB"], self.scene
+
+    def switch_scene(self, scene: str, *, transition: str | None = None, duration_ms: int | None = None) -> None:
+        self.switched.append(scene)
+        self.scene = scene
+
+    def sources(self, scene: str) -> list[tuple[int, str, bool]]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def held_studio(mona: Mona) -> Iterator[HeldStudio]:
+    studio = HeldStudio()
+    before = mona.app.services.studio
+    mona.app.services.studio = studio  # type: ignore[assignment]
+    yield studio
+    studio.release.set()
+    mona.app.services.studio = before
+
+
+def _first_holds(studio: HeldStudio, bot: ConsoleBot, line: str) -> Clients:
+    """``line`` run in a thread until its preset lock is held (it is inside OBS's scene list)."""
+    studio.hold = True
+    first = Clients([lambda: bot.run(line)])
+    assert studio.entered.wait(30)
+    return first
+
+
+def test_a_drop_preset_asked_while_it_runs_is_dropped_at_once_and_the_first_run_goes_through(
+        bot: ConsoleBot, mona: Mona, held_studio: HeldStudio) -> None:
+    assert not bot.run("/stream preset add BRB --scene BRB --policy drop").error
+    first = _first_holds(held_studio, bot, "/stream preset BRB")
+    second = bot.run("/stream preset BRB")  # answered while the first still runs: it does not wait
+    assert second.error and second.text == "BRB is running already; this one was dropped (its policy is drop)."
+    held_studio.release.set()
+    [done] = first.results()
+    assert not done.error and held_studio.switched == ["BRB"]
+    from core.presets import PresetRun
+
+    assert count(mona, PresetRun) == 1
+
+
+def test_a_queue_preset_asked_while_it_runs_waits_for_it_then_runs(bot: ConsoleBot, mona: Mona,
+                                                                   held_studio: HeldStudio) -> None:
+    assert not bot.run("/stream preset add BRB --scene BRB --policy queue").error
+    first = _first_holds(held_studio, bot, "/stream preset BRB")
+    second = Clients([lambda: bot.run("/stream preset BRB")])
+    wait_until_waiting(mona.db, 1)  # the second waits on the preset's row lock
+    assert held_studio.switched == []
+    held_studio.release.set()
+    [done], [then] = first.results(), second.results()
+    assert not done.error and not then.error
+    assert held_studio.switched == ["BRB", "BRB"]
+    from core.presets import PresetRun
+
+    assert count(mona, PresetRun) == 2

@@ -59,7 +59,7 @@ def test_the_manifest_grants_what_the_slack_adapter_relies_on() -> None:
 
     assert m["features"]["bot_user"]["display_name"] == "mona"
     assert set(m["oauth_config"]["scopes"]["bot"]) >= {"commands", "chat:write", "chat:write.public", "users:read",
-                                                       "im:write"}
+                                                       "im:write", "files:read", "files:write"}
     settings = m["settings"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)

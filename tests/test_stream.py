@@ -394,7 +394,9 @@ def test_a_stream_run_in_obs_attaches_to_the_planned_session_and_is_reported(bot
     assert r.title == "Stream report #1: Tonight"
     text = r.plain_text()
     assert "Intro: 0:00:0" in text and "Live: 0:00:0" in text and "Moderation actions: none" in text
-    assert r.footer and r.footer.startswith("Chart: ") and r.footer.endswith("stream-session-1.png")
+    [chart] = r.files
+    assert chart.title == "Chart of stream #1" and chart.path.name == "stream-session-1.png"
+    assert chart.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def crm_artist_id() -> Any:

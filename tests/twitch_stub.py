@@ -13,10 +13,12 @@ Twitch documents it, as far as mona is concerned:
   ``GET /moderation/moderators`` that it is the broadcaster's. ``POST /eventsub/subscriptions``
   (websocket transport with the current session), ``GET /users``, ``GET /streams``,
   ``DELETE /moderation/chat``, ``POST`` / ``DELETE /moderation/bans`` (a moderator or the
-  broadcaster cannot be banned: 400), ``POST /chat/messages``. Every request is recorded with its
-  query, JSON body and token's user; ``fail`` makes the next matching request answer an error, and
-  ``throttle`` answer 429 with ``Ratelimit-Limit``, ``Ratelimit-Remaining`` and ``Ratelimit-Reset``
-  (the Unix time, in whole seconds, when the bucket refills) as Helix does.
+  broadcaster cannot be banned: 400), ``POST /chat/messages``, ``GET`` / ``PATCH /chat/settings``
+  (kept in ``chat_settings``); ``GET /streams`` says ``viewer_count`` while ``live_since`` is set.
+  Every request is recorded with its query, JSON body and token's user; ``fail`` makes the next
+  matching request answer an error, and ``throttle`` answer 429 with ``Ratelimit-Limit``,
+  ``Ratelimit-Remaining`` and ``Ratelimit-Reset`` (the Unix time, in whole seconds, when the
+  bucket refills) as Helix does.
 - EventSub on ``/ws``: ``session_welcome`` with a session id of its own on each connection;
   ``notify`` pushes a ``channel.chat.message`` notification whose event carries every documented
   field, nulls included (``chat_message``; shared chat with ``source=``), on the websocket of the
@@ -64,6 +66,7 @@ STRANGER_ID = "100000005"
 #: Another channel, whose chat is shared with the broadcaster's in a shared chat session.
 OTHER_CHANNEL_ID = "100000020"
 BOT_SCOPES = ["chat:read", "chat:write", "moderator:manage:banned_users", "moderator:manage:chat_messages",
+              "moderator:manage:chat_settings",
               "user:read:chat", "user:write:chat"]
 #: Emotes the stand-in recognises in chat text (Twitch turns their names into emote fragments).
 EMOTES = {"Kappa": "25", "monaHype": "emotesv2_0001"}
@@ -189,6 +192,8 @@ class TwitchStandIn(RequestLog[Recorded]):
 
     #: When the channel went live (``None``: offline), for ``GET /streams``.
     live_since: dt.datetime | None = None
+    #: The live stream's ``viewer_count`` in ``GET /streams`` (set it to change what Twitch says).
+    viewer_count: int = 42
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -204,6 +209,11 @@ class TwitchStandIn(RequestLog[Recorded]):
         self.tokens: dict[str, tuple[str | None, list[str]]] = {APP_TOKEN: (None, []), BOT_TOKEN: (BOT_ID, BOT_SCOPES)}
         self.refresh_tokens: dict[str, tuple[str, list[str]]] = {
             BOT_REFRESH: (BOT_ID, BOT_SCOPES), BROADCASTER_REFRESH: (BROADCASTER_ID, ["moderation:read"])}
+        #: The broadcaster's chat settings (``GET`` / ``PATCH /chat/settings``), as Helix names them.
+        self.chat_settings: dict[str, Any] = {
+            "emote_mode": False, "follower_mode": False, "follower_mode_duration": None, "slow_mode": False,
+            "slow_mode_wait_time": None, "subscriber_mode": False, "unique_chat_mode": False,
+            "non_moderator_chat_delay": False, "non_moderator_chat_delay_duration": None}
 
     async def start(self) -> None:
         self.subscribed = asyncio.Event()
@@ -381,7 +391,7 @@ class TwitchStandIn(RequestLog[Recorded]):
             live = self.live_since is not None and BROADCASTER_ID in as_list(query.get("user_id"))
             streams = [{"id": "4000", "user_id": BROADCASTER_ID, "user_login": "monamusic", "user_name": "MonaMusic",
                         "game_id": "26936", "game_name": "Music", "type": "live", "title": "Villa session",
-                        "viewer_count": 42, "started_at": self.live_since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "viewer_count": self.viewer_count, "started_at": self.live_since.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "language": "en", "thumbnail_url": "https://example.invalid/{width}x{height}.jpg",
                         "tag_ids": [], "tags": ["music"], "is_mature": False}] if live and self.live_since else []
             return _json({"data": streams, "pagination": {}})
@@ -390,6 +400,8 @@ class TwitchStandIn(RequestLog[Recorded]):
                 return _error(401, "The ID in broadcaster_id must match the user ID found in the request's OAuth token.")
             return _json({"data": [{"user_id": m, "user_login": USERS[m].login, "user_name": USERS[m].name}
                                    for m in sorted(MODERATORS)], "pagination": {}})
+        if path == "/chat/settings" and method in ("GET", "PATCH"):
+            return self._chat_settings(method, query, body, user)
         if path in ("/moderation/chat", "/moderation/bans") and user != query.get("moderator_id"):
             return _error(403, "The user in moderator_id must match the user ID in the access token.")
         if (method, path) == ("DELETE", "/moderation/chat"):
@@ -409,6 +421,38 @@ class TwitchStandIn(RequestLog[Recorded]):
                 return _error(403, "The sender must match the user ID in the access token.")
             return _json({"data": [{"message_id": str(uuid.uuid4()), "is_sent": True, "drop_reason": None}]})
         return _error(404, "Not Found")
+
+    def _chat_settings(self, method: str, query: dict[str, Any], body: dict[str, Any], user: str | None) -> web.Response:
+        """``GET /chat/settings`` (``moderator_id`` optional, the token's user when given) and
+        ``PATCH /chat/settings`` (``moderator_id`` required, the token's user; the body holds the
+        fields to change). Both answer the whole settings."""
+        if query.get("broadcaster_id") != BROADCASTER_ID:
+            return _error(400, "The broadcaster_id query parameter is required.")
+        moderator = query.get("moderator_id")
+        if (method == "PATCH" or moderator is not None) and user != moderator:
+            return _error(403, "The user in moderator_id must match the user ID in the access token.")
+        if method == "PATCH":
+            unknown = set(body) - set(self.chat_settings)
+            if not body or unknown:
+                return _error(400, f"Invalid chat settings: {sorted(unknown) or 'none given'}")
+            self.chat_settings.update(body)
+            # Twitch fills in the default duration of a mode turned on without one (slow mode
+            # 30 s, followers 0 min), and clears the durations of the modes turned off.
+            if body.get("slow_mode") and body.get("slow_mode_wait_time") is None:
+                self.chat_settings["slow_mode_wait_time"] = 30
+            if body.get("follower_mode") and body.get("follower_mode_duration") is None:
+                self.chat_settings["follower_mode_duration"] = 0
+            for mode, duration in (("slow_mode", "slow_mode_wait_time"), ("follower_mode", "follower_mode_duration"),
+                                   ("non_moderator_chat_delay", "non_moderator_chat_delay_duration")):
+                if not self.chat_settings[mode]:
+                    self.chat_settings[duration] = None
+        settings = {"broadcaster_id": BROADCASTER_ID, **self.chat_settings}
+        if moderator is not None:
+            settings["moderator_id"] = moderator
+        else:  # Helix leaves the delay out unless a moderator asks
+            settings.pop("non_moderator_chat_delay")
+            settings.pop("non_moderator_chat_delay_duration")
+        return _json({"data": [settings]})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -446,11 +490,12 @@ class LiveTwitch(LiveLoop):
     pending, a thread left running, or an error logged by twitchio or mona."""
 
     def __init__(self, mona: Mona, *, guard: ChatGuard | None = None,
-                 mod_commands: dict[str, str] | None = None) -> None:
+                 mod_commands: dict[str, str] | None = None, viewers_every: float = 60.0) -> None:
         super().__init__(loggers=("twitchio", "mona"), thread_name="twitch-test-loop")
         self.mona = mona
         self.guard = _Recording(guard or AllowAll())
         self.mod_commands = mod_commands
+        self.viewers_every = viewers_every
         self.stand_in = TwitchStandIn()
         self._sent = 0
         self._restored = twitchio_restored()
@@ -467,7 +512,8 @@ class LiveTwitch(LiveLoop):
         await self.stand_in.start()
         # The one place the tests patch twitchio.
         point_at(self.stand_in.api_url, self.stand_in.auth_url, self.stand_in.eventsub_url)
-        self.client = MonaTwitch(self.mona, guard=self.guard, mod_commands=self.mod_commands)
+        self.client = MonaTwitch(self.mona, guard=self.guard, mod_commands=self.mod_commands,
+                                 viewers_every=self.viewers_every)
         self._running = asyncio.create_task(self.client.start(with_adapter=False, save_tokens=False))
         assert self.stand_in.subscribed is not None
         subscribed = asyncio.create_task(self.stand_in.subscribed.wait())

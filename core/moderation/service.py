@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select
 
 from core.db import UnitOfWork, utcnow
+from core.effects import PlatformEffect
 from core.errors import ConcurrentChange, InvalidInput, NotFound
 from core.i18n import _
 from core.moderation.engine import (
@@ -268,9 +269,13 @@ def cases(uow: UnitOfWork, c: Community, *, user_id: str | None = None, since: d
 
 
 def get_case(uow: UnitOfWork, case_id: int, *, community: Community | None = None) -> ModerationCase:
-    """The case with that id; with ``community``, only one of that community's cases."""
+    """The case with that id; with ``community``, only one of that community's cases or of a community
+    linked with it (a Twitch channel's case, from the Discord server whose mod-log shows it)."""
     case = uow.session.get(ModerationCase, case_id)
-    if case is None or (community is not None and case.community_id != community.id):
+    if case is not None and community is not None and case.community_id != community.id and all(
+            g.id != case.community_id for g in linked_group(uow, community)):
+        case = None
+    if case is None:
         raise NotFound(_("No case has the id {id}.", id=case_id))
     return case
 
@@ -402,3 +407,132 @@ def stats(uow: UnitOfWork, c: Community) -> Stats:
     per_rule = Counter(rule or "manual" for rule, _at in rows)
     per_hour = Counter(at.strftime("%Y-%m-%d %H:00") for _rule, at in rows)
     return Stats(since, per_rule.most_common(), sorted(per_hour.items()), len(rows))
+
+
+# ---------------------------------------------------------------- linked communities, emergency mode
+
+
+def link(uow: UnitOfWork, twitch: Community, discord: Community) -> None:
+    """A Twitch channel goes with a Discord server: its cases may be posted in the server's mod-log,
+    and emergency mode typed in either covers both."""
+    twitch.linked = discord.label
+
+
+def linked_group(uow: UnitOfWork, c: Community) -> list[Community]:
+    """``c`` first, then the communities linked with it (either way round)."""
+    group = [c]
+    partners = list(uow.session.scalars(select(Community).where(Community.linked == c.label).order_by(Community.id)))
+    if c.linked:
+        platform, _sep, external = c.linked.partition(":")
+        partner = uow.session.scalars(select(Community).where(Community.platform == platform,
+                                                              Community.external_id == external)).one_or_none()
+        if partner is not None:
+            partners.insert(0, partner)
+    for p in partners:
+        if all(p.id != g.id for g in group):
+            group.append(p)
+    return group
+
+
+#: What emergency mode sets: Twitch chat followers-only (followed for 10 minutes) and slow (30 s between
+#: messages); Discord's slow mode (30 s) in the server's stream channels.
+TWITCH_EMERGENCY: dict[str, Any] = {"follower_mode": True, "follower_mode_duration": 10, "slow_mode": True,
+                                    "slow_mode_wait_time": 30}
+DISCORD_SLOW_S = 30
+EMERGENCY_DEFAULT_S = 30 * 60
+EMERGENCY_MOST_S = 24 * 3600
+#: Twitch's settings when mona never learnt what they were (the platform refused to say): all off.
+TWITCH_CALM: dict[str, Any] = {"follower_mode": False, "slow_mode": False}
+
+
+@dataclass(frozen=True)
+class ChatChange:
+    """A chat's settings to change on its platform (a ``chat_mode`` effect to request)."""
+
+    community: Community
+    channel_id: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Emergency:
+    until: dt.datetime
+    origin: Community
+    changes: list[ChatChange]
+    #: The Discord servers in the group that have no stream channel to slow down.
+    no_channels: list[Community]
+
+
+def emergency_of(uow: UnitOfWork, c: Community) -> tuple[Community, dt.datetime] | None:
+    """The community of the group holding the emergency under way, and when it ends; None when off."""
+    for g in linked_group(uow, c):
+        until = (g.emergency or {}).get("until")
+        if until:
+            return g, dt.datetime.fromisoformat(until)
+    return None
+
+
+def start_emergency(uow: UnitOfWork, actor: Member | None, c: Community, *, for_s: int, now: dt.datetime,
+                    channels: list[str] | None = None) -> Emergency:
+    """Emergency mode for ``c`` and its linked communities: Twitch followers-only and slow, Discord slow
+    mode in the stream channels (``channels``, remembered for next time; else the ones remembered).
+    The effects to request are returned; ``record_emergency`` keeps their ids once requested."""
+    if not 60 <= for_s <= EMERGENCY_MOST_S:
+        raise InvalidInput(_("Emergency mode lasts from a minute to 24 hours."))
+    running = emergency_of(uow, c)
+    if running is not None:
+        raise InvalidInput(_("Emergency mode is already on until {until}: /mod emergency off ends it.",
+                             until=running[1].strftime("%H:%M UTC")))
+    if channels is not None and c.platform != "discord":
+        raise InvalidInput(_("Stream channels are Discord channels: give them in the Discord server."))
+    changes: list[ChatChange] = []
+    missing: list[Community] = []
+    for g in linked_group(uow, c):
+        if g.platform == "twitch":
+            changes.append(ChatChange(g, None, dict(TWITCH_EMERGENCY)))
+        elif g.platform == "discord":
+            if g.id == c.id and channels is not None:
+                g.emergency = {**(g.emergency or {}), "channels": channels}
+            slow = list((g.emergency or {}).get("channels") or [])
+            if not slow:
+                missing.append(g)
+            changes += [ChatChange(g, ch, {"rate_limit_per_user": DISCORD_SLOW_S}) for ch in slow]
+    if not changes:
+        raise InvalidInput(_("Nothing to slow down here: give the Discord channels of the stream with --channels "
+                             "#chat, or link a Twitch channel with /mod modlog #channel --twitch CHANNEL_ID."))
+    until = now + dt.timedelta(seconds=for_s)
+    c.emergency = {**(c.emergency or {}), "until": until.isoformat(), "by": actor.display_name if actor else "",
+                   "effects": []}
+    return Emergency(until, c, changes, missing)
+
+
+def record_emergency(origin: Community, effect_ids: list[int]) -> None:
+    origin.emergency = {**(origin.emergency or {}), "effects": effect_ids}
+
+
+def end_emergency(uow: UnitOfWork, c: Community) -> list[ChatChange]:
+    """End the group's emergency: what to set back, from what each change found before it (a change
+    whose earlier settings mona never learnt goes back to calm: Twitch modes off, Discord slow mode 0)."""
+    running = emergency_of(uow, c)
+    if running is None:
+        raise InvalidInput(_("Emergency mode is not on."))
+    origin = running[0]
+    ids = list((origin.emergency or {}).get("effects") or [])
+    origin.emergency = {k: v for k, v in (origin.emergency or {}).items() if k not in ("until", "by", "effects")}
+    restores: list[ChatChange] = []
+    for effect in uow.session.scalars(select(PlatformEffect).where(PlatformEffect.id.in_(ids)).order_by(PlatformEffect.id)):
+        if effect.status in ("refused",):
+            continue  # nothing was changed
+        target = uow.session.scalars(select(Community).where(Community.platform == effect.platform,
+                                                             Community.external_id == effect.community)).one_or_none()
+        if target is None:
+            continue
+        previous = effect.previous or (dict(TWITCH_CALM) if effect.platform == "twitch" else {"rate_limit_per_user": 0})
+        restores.append(ChatChange(target, effect.channel_id, previous))
+    return restores
+
+
+def emergencies_due(uow: UnitOfWork, now: dt.datetime) -> list[Community]:
+    """Communities whose emergency mode has run its time (the ticker ends them)."""
+    rows = uow.session.scalars(select(Community).order_by(Community.id))  # a handful of rows
+    return [c for c in rows if (until := (c.emergency or {}).get("until")) and dt.datetime.fromisoformat(until) <= now]

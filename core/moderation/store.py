@@ -39,6 +39,11 @@ class Community(Base):
     escalation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Where cases are posted: {"default": channel, "auto": channel, "manual": channel, "<rule>": channel}.
     modlog: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: The community on the other platform it goes with (``discord:SERVER_ID`` for a Twitch channel whose
+    #: cases are posted in that server's mod-log): emergency mode covers both.
+    linked: Mapped[str | None] = mapped_column(String(120), default=None)
+    #: Emergency mode while it runs: {"until": ISO time, "by": who, "effects": [ids of the chat_mode effects]}.
+    emergency: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     stream_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     stream_ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(default=1)
