@@ -57,6 +57,11 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
     elif event_type in ("stream.recording_started", "stream.recording_stopped"):
         text = (_("OBS started recording.") if event_type == "stream.recording_started"
                 else _("OBS stopped recording."))
+    elif event_type == "artist.stuck":
+        text = _("{name} has been in {stage} for {days} days.", name=name, stage=p["stage"], days=p["days"])
+    elif event_type == "case.created":
+        text = _("Case {id} on {platform}: {action} {user}.", id=p["case_id"], platform=p["platform"].capitalize(),
+                 action=p["action"], user=p["user_name"])
     elif event_type == "artist.updated":
         text = _("{who} updated artist #{id}: {fields}.", who=who, id=p["artist_id"], fields=", ".join(p.get("fields", [])))
     else:

@@ -98,6 +98,30 @@ class StageStay(Base):
     left_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     moved_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     reason: Mapped[str | None] = mapped_column(String(1000))
+    #: The last of ``STUCK_MARKS`` announced as ``artist.stuck`` for this stay (0: none yet).
+    stuck_told: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+#: Days in one stage at which ``artist.stuck`` is recorded (once each per stay).
+STUCK_MARKS = (7, 14, 30, 60, 90)
+
+
+def announce_stuck(uow: UnitOfWork, now: dt.datetime) -> int:
+    """Record ``artist.stuck`` for each artist whose current stage stay crossed one of ``STUCK_MARKS``
+    days since it was last told (the highest mark crossed; a mark is told once per stay)."""
+    rows = uow.session.execute(select(StageStay, Artist.name).join(Artist, Artist.id == StageStay.artist_id).where(
+        StageStay.left_at.is_(None), Artist.archived_at.is_(None),
+        StageStay.entered_at <= now - dt.timedelta(days=STUCK_MARKS[0])).with_for_update(of=StageStay, skip_locked=True)).all()
+    told = 0
+    for stay, name in rows:
+        days = (now - stay.entered_at).days
+        mark = max((m for m in STUCK_MARKS if m <= days), default=0)
+        if mark > stay.stuck_told:
+            stay.stuck_told = mark
+            outbox.record(uow, "artist.stuck", artist_id=stay.artist_id, name=name, pipeline=stay.pipeline,
+                          stage=stay.stage, days=mark)
+            told += 1
+    return told
 
 
 class StageDuration(Base):

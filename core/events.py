@@ -36,6 +36,16 @@ class ArtistCreated(ArtistEvent):
     stage: str = Field(description="The stage they start at")
 
 
+class ArtistStuck(ArtistEvent):
+    """An artist has been in the same stage for 7, 14, 30, 60 or 90 days (told once at each)."""
+
+    type = "artist.stuck"
+    name: str = Field(description="The artist's name")
+    pipeline: str = Field(description="mona or spark")
+    stage: str = Field(description="The stage they are in")
+    days: int = Field(description="How many days they have been there: 7, 14, 30, 60 or 90")
+
+
 class ArtistUpdated(ArtistEvent):
     """An artist's details were changed."""
 
@@ -187,6 +197,19 @@ class ScoreDropped(ArtistEvent):
     score: float = Field(description="The score now, 0-100")
     drop: float = Field(description="How many points it fell")
     dimension: str = Field(description="The dimension that fell most: audience, market, monetization or competitive")
+
+
+class CaseCreated(Event):
+    """A moderation case was recorded: by the guard for a message it flagged, or by a moderator."""
+
+    type = "case.created"
+    case_id: int = Field(description="The case's number")
+    platform: str = Field(description="discord or twitch")
+    community: str = Field(description="The Discord server's or Twitch channel's id")
+    user_name: str = Field(description="Who it is about")
+    action: str = Field(description="warn, timeout, ban, unban or delete")
+    rule: str | None = Field(None, description="The rule broken, for an automatic case (banned_word, link, flood …)")
+    automatic: bool = Field(description="Whether the guard made it (else a moderator)")
 
 
 class StudioEvent(Event):

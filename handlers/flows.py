@@ -46,9 +46,11 @@ steps:
   - post: {to: "#wins", text: "Deal #{deal_id} won: {value} {currency}"}
 """,
     "stuck": """name: Stuck for 14 days
-trigger: {cron: "0 9 * * 1"}
+trigger: artist.stuck
+when:
+  - days == 14
 steps:
-  - command: {run: /pipeline, to: "#team"}
+  - dm_owner: "{name} has been in {stage} for {days} days: time for a follow-up?"
 """,
     "golive": """name: Go-live announcement
 trigger: stream.started

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
+from core import artists, effects, notify, reminders, weights
 from core import digest as digests
-from core import effects, notify, reminders, weights
 from core.db import utcnow
 from core.moderation import service as moderation
 from core.moderation.store import Community
@@ -42,6 +42,17 @@ log = logging.getLogger("mona.ticker")
 #: Workflow run history is pruned this often (and at a worker's first slow tick).
 PRUNE_EVERY_S = 3600.0
 _pruned_at = float("-inf")
+#: How often artists stuck in a stage are looked for (``artist.stuck``).
+STUCK_EVERY_S = 600.0
+_stuck_at = float("-inf")
+
+
+def stuck_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
+    """Record ``artist.stuck`` for the artists who crossed 7, 14, 30, 60 or 90 days in their stage."""
+    with rt.db.uow() as uow:
+        told = artists.announce_stuck(uow, now or utcnow())
+        uow.commit()
+    return told
 def sweep_once(rt: Runtime) -> int:
     with rt.db.uow() as uow:
         ids = notify.due(uow, requeue_after=rt.requeue_after)
@@ -157,10 +168,13 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         refit_once(rt)
         emergencies_once(rt)
         flows_once(rt)
-        global _pruned_at
+        global _pruned_at, _stuck_at
         if time.monotonic() - _pruned_at > PRUNE_EVERY_S:
             _pruned_at = time.monotonic()
             prune_once(rt)
+        if time.monotonic() - _stuck_at > STUCK_EVERY_S:
+            _stuck_at = time.monotonic()
+            stuck_once(rt)
 
 
 class Ticker:

@@ -327,3 +327,35 @@ def test_a_signed_webhook_call_runs_its_workflow_and_bad_calls_get_a_4xx(bot: Co
     mona.run_pending_jobs()
     assert [r.status for r in runs(mona)] == ["done"]
     assert "[#leads] New lead: Alex Blue" in out.getvalue()
+
+
+def test_a_moderation_case_triggers_a_workflow_with_its_fields(bot: ConsoleBot, mona: Mona, out: io.StringIO) -> None:
+    assert not bot.run("/flow add name: Bans\ntrigger: case.created\nwhen: {all: [action == ban, automatic == false]}\n"
+                       "steps:\n  - post: {to: '#mods', text: '{user_name} banned on {platform}'}\n").error
+    assert not bot.run("/mod warn @spammy calm down --in twitch:123").error
+    assert not bot.run("/mod ban @spammy raid --in twitch:123").error
+    mona.run_pending_jobs()
+    assert [r.trigger["action"] for r in runs(mona)] == ["ban"]
+    assert "[#mods] spammy banned on twitch" in out.getvalue()
+
+
+def test_the_stuck_template_writes_to_the_owner_once_an_artist_has_spent_14_days_in_a_stage(
+        bot: ConsoleBot, mona: Mona, out: io.StringIO) -> None:
+    from core.artists import StageStay
+    from jobs.ticker import stuck_once
+
+    assert not bot.run("/flow add --template stuck").error
+    assert not bot.run("/artist add Alex Blue").error
+    with mona.db.uow() as uow:
+        stay = uow.session.scalars(select(StageStay)).one()
+        stay.entered_at = utcnow() - dt.timedelta(days=8)
+        uow.commit()
+    assert stuck_once(mona.runtime) == 1  # 7 days: told, but the workflow waits for 14
+    assert stuck_once(mona.runtime) == 0
+    mona.run_pending_jobs()
+    assert runs(mona) == []
+    assert stuck_once(mona.runtime, now=utcnow() + dt.timedelta(days=7)) == 1
+    mona.run_pending_jobs()
+    [run] = runs(mona)
+    assert run.status == "done" and run.trigger["days"] == 14
+    assert "Alex Blue has been in Prospection for 14 days: time for a follow-up?" in out.getvalue()

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 
+from core import outbox
 from core.db import UnitOfWork, utcnow
 from core.effects import PlatformEffect
 from core.errors import ConcurrentChange, InvalidInput, NotFound
@@ -232,7 +233,14 @@ def judge(uow: UnitOfWork, c: Community, violation: Violation, *, user_id: str, 
                           automatic=True, counts=decision.counts_as_strike, created_at=now)
     uow.session.add(case)
     uow.session.flush()
+    _announce(uow, c, case)
     return case, decision, counting
+
+
+def _announce(uow: UnitOfWork, c: Community, case: ModerationCase) -> None:
+    outbox.record(uow, "case.created", case_id=case.id, platform=c.platform, community=c.external_id,
+                  user_name=case.user_name, action=case.action, rule=case.rule, automatic=case.automatic,
+                  by=case.moderator_id)
 
 
 def _facts_json(violation: Violation) -> str:
@@ -255,6 +263,7 @@ def manual_case(uow: UnitOfWork, actor: Member, c: Community, *, action: ManualA
                           created_at=utcnow())
     uow.session.add(case)
     uow.session.flush()
+    _announce(uow, c, case)
     return case
 
 

@@ -1,4 +1,4 @@
-"""workflows: definitions, their versions and runs; the workflow depth of outbox events
+"""workflows: definitions, their versions and runs; the workflow depth of outbox events; stuck marks of stage stays
 
 Revision ID: 0013_workflows
 Revises: 0012_emergency
@@ -78,10 +78,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('depth', sa.Integer(), nullable=False, server_default='0'))
+    with op.batch_alter_table('stage_stays', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stuck_told', sa.Integer(), nullable=False, server_default='0'))
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('stage_stays', schema=None) as batch_op:
+        batch_op.drop_column('stuck_told')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('depth')
 
