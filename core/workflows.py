@@ -186,6 +186,25 @@ class Definition:
                           tuple(Step(s["kind"], dict(s["args"])) for s in data["steps"]), data.get("on_error"))
 
 
+class DefinitionError(InvalidInput):
+    """What is wrong with a definition, and in which part of it: name, trigger, when or steps (a
+    guided form shows it beside that field)."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+def _in(part: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its refusal tagged with the part of the definition it is about."""
+    try:
+        return fn(*args)
+    except DefinitionError:
+        raise
+    except InvalidInput as e:
+        raise DefinitionError(part, e.message) from None
+
+
 def _where(e: yaml.MarkedYAMLError) -> str:
     mark = e.problem_mark
     return _("line {line}, column {column}", line=mark.line + 1, column=mark.column + 1) if mark else ""
@@ -209,15 +228,15 @@ def parse(source: str) -> Definition:
         raise InvalidInput(_("A workflow has name, trigger, when, steps and on_error, not {keys}.", keys=", ".join(unknown)))
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 80:
-        raise InvalidInput(_("Give the workflow a name (at most 80 characters): name: Wins"))
-    kind, trigger = _trigger(data.get("trigger"))
-    when = _conditions(data.get("when"))
+        raise DefinitionError("name", _("Give the workflow a name (at most 80 characters): name: Wins"))
+    kind, trigger = _in("trigger", _trigger, data.get("trigger"))
+    when = _in("when", _conditions, data.get("when"))
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise InvalidInput(_("A workflow needs steps: a list such as - post: {to: \"#wins\", text: \"…\"}"))
+        raise DefinitionError("steps", _("A workflow needs steps: a list such as - post: {to: \"#wins\", text: \"…\"}"))
     if len(raw_steps) > MAX_STEPS:
-        raise InvalidInput(_("A workflow has at most {n} steps.", n=MAX_STEPS))
-    steps = tuple(_step(i, s) for i, s in enumerate(raw_steps, 1))
+        raise DefinitionError("steps", _("A workflow has at most {n} steps.", n=MAX_STEPS))
+    steps = tuple(_in("steps", _step, i, s) for i, s in enumerate(raw_steps, 1))
     on_error = data.get("on_error")
     return Definition(name, kind, trigger, when, steps, str(on_error).strip() if on_error else None)
 
@@ -372,16 +391,16 @@ def validate(d: Definition, check_command: Callable[[str], None]) -> None:
         known = ", ".join(sorted(fields))
         for c in d.when.items:
             if c.field not in fields:
-                raise InvalidInput(_("The trigger {trigger} has no field {field}; it has {fields}.",
-                                     trigger=d.trigger_label, field=c.field, fields=known))
+                raise DefinitionError("when", _("The trigger {trigger} has no field {field}; it has {fields}.",
+                                                trigger=d.trigger_label, field=c.field, fields=known))
     for i, step in enumerate(d.steps, 1):
-        used = template_fields({k: v for k, v in step.args.items() if k not in ("to", "approver")})
+        used = _in("steps", template_fields, {k: v for k, v in step.args.items() if k not in ("to", "approver")})
         if fields is not None:
             for name in sorted(used - fields):
-                raise InvalidInput(_("Step {n} uses {{{field}}}, which the trigger {trigger} does not give; it has "
-                                     "{fields}.", n=i, field=name, trigger=d.trigger_label, fields=known))
+                raise DefinitionError("steps", _("Step {n} uses {{{field}}}, which the trigger {trigger} does not give; "
+                                                 "it has {fields}.", n=i, field=name, trigger=d.trigger_label, fields=known))
         if step.kind == "command":
-            check_command(render(step.args["text"], {f: _sample(f) for f in used}))
+            _in("steps", check_command, render(step.args["text"], {f: _sample(f) for f in used}))
 
 
 def _sample(name: str) -> str:

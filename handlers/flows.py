@@ -19,7 +19,7 @@ from core import events
 from core import workflows as flows
 from core.app import Command, Context
 from core.db import utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import FieldError, InvalidInput, NotFound
 from core.i18n import _
 from core.team import Identity, Member, Permission
 from handlers.args import Count, FileArg, RecordId, Seconds, Text, arg, opt
@@ -97,8 +97,8 @@ def _resolve_targets(ctx: Context, d: flows.Definition) -> flows.Definition:
             ref = parse_channel(to) if to.startswith(("#", "<#")) else None
             target = (ref.external_id or ref.name or "") if ref is not None else to
             if where == "discord" and not target.isdecimal():
-                raise InvalidInput(_("Step {n}: on Discord, give the channel as a link (type # and pick it) or its "
-                                     "id, not {to}.", n=i, to=to))
+                raise flows.DefinitionError("steps", _("Step {n}: on Discord, give the channel as a link (type # and "
+                                                       "pick it) or its id, not {to}.", n=i, to=to))
             step = flows.Step(step.kind, {**step.args, "to": target, "platform": where})
         steps.append(step)
     return flows.Definition(d.name, d.trigger_kind, d.trigger, d.when, tuple(steps), d.on_error)
@@ -127,8 +127,8 @@ def _quoted(name: str) -> str:
 
 @registry.command("flow add", permission=EDIT, sensitive=True)
 class FlowAdd(Command):
-    """Add a workflow, or a new version of one, from its YAML: pasted here, attached as a file, typed in the
-    form this opens, or from a template (/flow templates)."""
+    """Add a workflow, or a new version of one: in a guided form (name, trigger, conditions, steps), or as
+    YAML pasted here, attached as a file, or from a template (/flow templates) opened in a form."""
 
     definition: Text | None = arg("The workflow's YAML (leave it out for a form)", default=None, rest=True,
                                   metavar="YAML")
@@ -146,12 +146,81 @@ class FlowAdd(Command):
                 raise InvalidInput(_("The file is not UTF-8 text.")) from None
         if self.definition:
             return _save(ctx, self.definition)
-        initial = TEMPLATES[self.template or "wins"]
-        if self.template and ctx.caller.platform not in ("slack", "discord"):
+        if self.template is None:
+            return Reply(modal=_guided_form())
+        initial = TEMPLATES[self.template]
+        if ctx.caller.platform not in ("slack", "discord"):
             return _save(ctx, initial)
         return Reply(modal=Modal(FlowAddSubmit.key, _("New workflow")[:24], (
             TextInput("definition", _("Workflow (YAML)"), multiline=True, initial=initial),),
             submit_label=_("Save")))
+
+
+def _guided_form() -> Modal:
+    return Modal(FlowGuidedSubmit.key, _("New workflow")[:24], (
+        TextInput("name", _("Name"), placeholder=_("e.g. Wins")),
+        TextInput("trigger", _("Trigger"), placeholder=_("an event (deal.won, artist.created …), cron 0 9 * * 1, manual "
+                                                         "or webhook")),
+        TextInput("when", _("Conditions, one a line (all must hold)"), multiline=True, required=False,
+                  placeholder="value >= 5000"),
+        TextInput("steps", _("Steps, one a line"), multiline=True,
+                  placeholder=_("post #wins Deal won: {value}\ncommand /artist note #{artist_id} Won\n"
+                                "dm_owner Well done!\ndelay 10m\napproval #approvals 1h Send it?\n"
+                                "webhook https://example.com/hook"))),
+        submit_label=_("Save"))
+
+
+_STEP_WORDS = ("post", "command", "dm_owner", "webhook", "delay", "approval")
+
+
+def _step_line(n: int, line: str) -> dict[str, Any]:
+    """A step as the guided form takes it: ``KIND`` then what it needs, e.g. ``post #wins Won: {value}``."""
+    kind, _sep, rest = line.strip().partition(" ")
+    kind, rest = kind.lower().rstrip(":"), rest.strip()
+    if kind not in _STEP_WORDS or not rest:
+        raise FieldError("steps", _("Line {n}: a step starts with {kinds} and what it needs, like post #wins Won!",
+                                    n=n, kinds=", ".join(_STEP_WORDS)))
+    if kind == "post":
+        to, _sep, text = rest.partition(" ")
+        return {"post": {"to": to, "text": text.strip()}}
+    if kind == "approval":
+        parts = rest.split(" ", 2)
+        step: dict[str, Any] = {"to": parts[0]}
+        if len(parts) > 1:
+            step["timeout"] = parts[1]
+        if len(parts) > 2:
+            step["text"] = parts[2]
+        return {"approval": step}
+    return {kind: rest}
+
+
+def _guided_yaml(name: str, trigger: str, when: str, steps: str) -> str:
+    """The YAML of what the guided form holds (it is what is stored, and /flow show shows)."""
+    trigger = trigger.strip()
+    data: dict[str, Any] = {"name": name.strip(),
+                            "trigger": {"cron": trigger[5:].strip()} if trigger.lower().startswith("cron ") else trigger}
+    conditions = [c.strip() for c in when.splitlines() if c.strip()]
+    if conditions:
+        data["when"] = conditions
+    data["steps"] = [_step_line(n, line) for n, line in enumerate(steps.splitlines(), 1) if line.strip()]
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+@registry.submit("flow.guided", permission=EDIT, sensitive=True)
+class FlowGuidedSubmit(Command):
+    """Save the workflow of the guided form: a name, a trigger, conditions and steps one a line."""
+
+    name: Text = opt("The workflow's name")
+    trigger: Text = opt("What starts it")
+    when: Text | None = opt("Its conditions, one a line", default=None)
+    steps: Text = opt("Its steps, one a line")
+
+    def run(self, ctx: Context) -> Reply:
+        source = _guided_yaml(self.name, self.trigger, self.when or "", self.steps)
+        try:
+            return _save(ctx, source)
+        except flows.DefinitionError as e:  # shown beside the field it is about
+            raise FieldError(e.part, e.message) from None
 
 
 @registry.submit("flow.add", permission=EDIT, sensitive=True)
@@ -161,7 +230,10 @@ class FlowAddSubmit(Command):
     definition: Text = opt("The workflow's YAML")
 
     def run(self, ctx: Context) -> Reply:
-        return _save(ctx, self.definition)
+        try:
+            return _save(ctx, self.definition)
+        except flows.DefinitionError as e:  # beside the YAML, with the form offered again as typed
+            raise FieldError("definition", e.message) from None
 
 
 @registry.command("flow templates", permission=READ)

@@ -267,12 +267,21 @@ def test_on_discord_flow_add_opens_a_form_whose_yaml_is_saved_with_the_channel_p
     import dataclasses
 
     from bot.app import bootstrap
-    from tests.discord_gateway_stub import ADMIN_ID, CHANNEL_ID, GUILD_ID, LiveDiscord
+    from tests.discord_gateway_stub import ADMIN_ID, CHANNEL_ID, GUILD_ID, LiveDiscord, components_of
     from tests.test_discord import embed_of, embed_text
 
     settings = dataclasses.replace(mona.settings, admins=mona.settings.admins | {f"discord:{ADMIN_ID}"},
                                    discord_guild_ids=(int(GUILD_ID),))
     with LiveDiscord(bootstrap(settings, migrate=False, db=mona.db)) as live:
+        guided = live.command("flow add", {})
+        assert guided.body["type"] == 9
+        assert [c["component"]["custom_id"] for c in guided.body["data"]["components"]] == ["name", "trigger", "when",
+                                                                                          "steps"]
+        refused = live.submit(guided.body["data"]["custom_id"], {"name": "Live", "trigger": "stream.started",
+                                                                 "when": "", "steps": "post #live We are live!"})
+        assert embed_of(refused.body["data"])["description"].startswith(
+            "⚠️ Steps, one a line: Step 1: on Discord, give the channel as a link")
+        assert [c["label"] for c in components_of(refused.body["data"])] == ["Open the form again"]
         opened = live.command("flow add", {"template": "wins"})
         assert opened.body["type"] == 9, opened.body
         form = opened.body["data"]
@@ -359,3 +368,20 @@ def test_the_stuck_template_writes_to_the_owner_once_an_artist_has_spent_14_days
     [run] = runs(mona)
     assert run.status == "done" and run.trigger["days"] == 14
     assert "Alex Blue has been in Prospection for 14 days: time for a follow-up?" in out.getvalue()
+
+
+def test_the_guided_form_builds_the_yaml_and_puts_each_error_beside_its_field(bot: ConsoleBot, mona: Mona) -> None:
+    form = bot.run("/flow add").modal
+    assert form is not None and [i.name for i in form.inputs] == ["name", "trigger", "when", "steps"]
+    values = {"name": "Wins", "trigger": "deal.won", "when": "value >= 5000",
+              "steps": "post #wins Deal #{deal_id} won\ndelay 10m\napproval #approvals 1h Invoice it?"}
+    bad_trigger = bot.submit(form, values | {"trigger": "cron 0 25 * * *"})
+    assert bad_trigger.field_errors == {"trigger": "In the cron schedule 0 25 * * *, the hour field 25 is not valid."}
+    bad_when = bot.submit(form, values | {"when": "genre == pop"})
+    assert list(bad_when.field_errors) == ["when"] and "has no field genre" in bad_when.field_errors["when"]
+    bad_step = bot.submit(form, values | {"steps": "shout #wins hello"})
+    assert list(bad_step.field_errors) == ["steps"] and bad_step.field_errors["steps"].startswith("Line 1: a step")
+    saved = bot.submit(form, values)
+    assert saved.text == "Workflow Wins is saved and enabled: it runs on deal.won from now on."
+    shown = bot.run("/flow show Wins").plain_text()
+    assert "1. post in wins: Deal #{deal_id} won" in shown and "3. ask approvals for an approval (within 3600 s)" in shown
