@@ -28,6 +28,7 @@ plain Python predicates (``compile_conditions``), which the matcher (``Matcher``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 import string
@@ -429,6 +430,13 @@ def compile_conditions(when: Conditions) -> Callable[[Mapping[str, Any]], bool]:
     tests = [_test(c) for c in when.items]
     if not tests:
         return lambda payload: True
+    if len(tests) == 1:  # most workflows: no generator per check
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        if when.mode == "any":
+            return lambda payload: first(payload) or second(payload)
+        return lambda payload: first(payload) and second(payload)
     if when.mode == "any":
         return lambda payload: any(t(payload) for t in tests)
     return lambda payload: all(t(payload) for t in tests)
@@ -461,10 +469,16 @@ def _test(c: Condition) -> Callable[[Mapping[str, Any]], bool]:
     return lambda p: (n := number(p)) is not None and check(n)
 
 
+@functools.lru_cache(maxsize=65536)
+def _fold_text(value: str) -> str:
+    """``fold_key``, remembered: one event's fields are compared with many workflows' conditions."""
+    return fold_key(value)
+
+
 def _fold(value: Any) -> Any:
     """Text compared without case or accents ("showcase" == "Showcase"); lists element by element."""
     if isinstance(value, str):
-        return fold_key(value)
+        return _fold_text(value)
     if isinstance(value, list):
         return [_fold(v) for v in value]
     return value
@@ -474,7 +488,7 @@ def _contains(value: Any, wanted: Any) -> bool:
     if isinstance(value, list):
         return wanted in [_fold(v) for v in value]
     if isinstance(value, str) and isinstance(wanted, str):
-        return wanted in fold_key(value)
+        return wanted in _fold_text(value)
     return False
 
 

@@ -39,12 +39,15 @@ from core.i18n import _, use_language
 from core.notifier import Action, Message
 from core.outbox import CommittedEvent
 from core.team import Identity, Member
+from jobs import tasks
 from jobs.queue import QueueUnavailable
 from jobs.relay import enqueue_deliveries
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger("mona.flows")
 STEP_ATTEMPTS = 3
+#: Runs handed to one job when a relay batch made several.
+RUNS_PER_JOB = 20
 #: The first retry of a failing step waits this long, the next twice as long.
 RETRY_BASE_S = 2.0
 WEBHOOK_TIMEOUT_S = 5.0
@@ -61,13 +64,27 @@ def job_id(run_id: int, attempt: int = 0) -> str:
     return f"flow-{run_id}-{attempt}"
 
 
+def run_flows(run_ids: list[int]) -> list[str]:
+    """Several runs one after the other (what one relay batch made): RQ's own cost per job is shared."""
+    rt = current()
+    return [execute(rt, run_id) for run_id in run_ids]
+
+
 def start(rt: Runtime, run_ids: list[int], *, delay: float = 0.0) -> None:
-    """Enqueue the runs (the ticker enqueues a queued run again if Redis was down)."""
-    for run_id in run_ids:
+    """Enqueue the runs, one job each, or ``RUNS_PER_JOB`` a job when a batch of events made many
+    (a slow step then holds up the others of its job a little; retries and delays go one by one);
+    the ticker enqueues a queued run again if Redis was down."""
+    chunks = [run_ids] if len(run_ids) <= 1 else [run_ids[i:i + RUNS_PER_JOB] for i in range(0, len(run_ids), RUNS_PER_JOB)]
+    for chunk in chunks:
+        if not chunk:
+            continue
         try:
-            rt.queue.enqueue(run_flow, run_id, queue="default", delay=delay, job_id=job_id(run_id))
+            if len(chunk) == 1:
+                rt.queue.enqueue(run_flow, chunk[0], queue="default", delay=delay, job_id=job_id(chunk[0]))
+            else:
+                rt.queue.enqueue(run_flows, chunk, queue="default", delay=delay, job_id=f"flows-{chunk[0]}-{chunk[-1]}")
         except QueueUnavailable:
-            log.warning("workflow run %s is saved but not enqueued; the ticker will", run_id)
+            log.warning("workflow runs %s are saved but not enqueued; the ticker will", chunk)
 
 
 def execute(rt: Runtime, run_id: int) -> str:
@@ -104,7 +121,8 @@ def _execute(rt: Runtime, run_id: int) -> str:
             uow.commit()
             status = run.status
             wake = run.wake_at
-        enqueue_deliveries(rt, posted)
+        for delivery_id in posted:  # sent here, by this worker, not as a job of its own (it keeps its claim and retries)
+            tasks.deliver(delivery_id)
         if result == "next":
             continue
         if result == "retry":
