@@ -385,3 +385,32 @@ def test_the_guided_form_builds_the_yaml_and_puts_each_error_beside_its_field(bo
     assert saved.text == "Workflow Wins is saved and enabled: it runs on deal.won from now on."
     shown = bot.run("/flow show Wins").plain_text()
     assert "1. post in wins: Deal #{deal_id} won" in shown and "3. ask approvals for an approval (within 3600 s)" in shown
+
+
+def test_on_slack_an_approval_is_posted_with_buttons_and_someone_elses_click_lets_the_run_go_on(
+        slack_mona: Mona, web_api: Any) -> None:
+    from bot.notify_slack import slack_notifier
+    from bot.slack import build_app, wsgi_app
+    from tests.slack_stub import SlackRequests, WsgiServer
+    from tests.test_slack import element, shown
+
+    slack_mona.runtime.notifiers["slack"] = slack_notifier(slack_mona.settings)
+    source = ("name: Invoice\ntrigger: manual\nsteps:\n  - approval: {to: '#approvals', timeout: 1h, text: 'Send it?'}\n"
+              "  - post: {to: '#ops', text: 'invoice sent'}\n")
+    with WsgiServer(wsgi_app(slack_mona, build_app(slack_mona))) as server:
+        slack = SlackRequests(server.url, web_api)
+        saved = slack.command("add " + source, command="/flow")
+        assert "Workflow Invoice is saved and enabled" in shown(saved.json)
+        assert "queued" in shown(slack.command("run Invoice", command="/flow").json)
+        slack_mona.run_pending_jobs()
+        [asked] = [c.body for c in web_api.calls_to("chat.postMessage") if c.body.get("channel") == "approvals"]
+        assert "Send it?" in shown(asked)
+        _ack, url = slack.click(element(asked, "Approve"))  # the person who ran it: answered by the response URL
+        assert "You triggered this run: someone else approves it." in str([c.body for c in web_api.posted_to(url)])
+        slack.command("role <@UMANAGER|maya> manager", command="/mona")
+        slack.click(element(asked, "Approve"), user="UMANAGER")
+        slack_mona.run_pending_jobs()
+    [run] = runs(slack_mona)
+    assert run.status == "done"
+    assert [c.body["text"] for c in web_api.calls_to("chat.postMessage") if c.body.get("channel") == "ops"] == [
+        "invoice sent"]
