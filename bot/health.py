@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.app import Mona
 
 HEALTH_PATH = "/healthz"
+FEED_PATH = "/cal.ics"
 #: The health check reads no body; a workflow's webhook takes up to 1 MiB (waitress refuses larger
 #: ones, 413, before mona sees them).
 MAX_BODY = 1024 * 1024 + 1024
@@ -56,6 +57,8 @@ def answer(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) 
     method = environ.get("REQUEST_METHOD", "GET")
     if path.startswith(hooks.PREFIX):
         return hooks.answer(mona, environ, start_response)
+    if path == FEED_PATH and method in ("GET", "HEAD"):
+        return _feed(mona, environ, start_response)
     if path == HEALTH_PATH and method in ("GET", "HEAD"):
         problems = adapter_problems(mona)
         if not database_answers(mona):
@@ -68,6 +71,23 @@ def answer(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) 
         status, body = "404 Not Found", b"not found"
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
     return [body if method != "HEAD" else b""]
+
+
+def _feed(mona: Mona, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A member's calendar as iCalendar (``/cal.ics?token=…``, from ``/cal link``); 404 for a token
+    that is not, or no longer, valid."""
+    from urllib.parse import parse_qs
+
+    from core import calendar
+
+    token = (parse_qs(environ.get("QUERY_STRING") or "").get("token") or [""])[0]
+    with mona.db.uow() as uow:
+        events = calendar.feed_events(uow, token) if token else None
+        body = calendar.export(events, name="mona") if events is not None else b"not found"
+    status = "200 OK" if events is not None else "404 Not Found"
+    kind = "text/calendar; charset=utf-8" if events is not None else "text/plain; charset=utf-8"
+    start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body if environ.get("REQUEST_METHOD") != "HEAD" else b""]
 
 
 def serve_in_background(mona: Mona) -> threading.Thread:

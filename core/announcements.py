@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.digest import Digest
-from core.i18n import _, money
+from core.i18n import _, money, ngettext
 from core.notifier import Action, Message
 from core.scoring import dimension_label
 
@@ -109,6 +109,15 @@ def digest(d: Digest) -> Message:
         _("Deals won: {n}", n=d.deals_won) + (f" ({' + '.join(money(v, c) for c, v in sorted(d.won_value.items()))})" if d.deals_won else ""),
         _("Stuck artists: {n}", n=d.stuck_total) + (f" ({', '.join(d.stuck[:5])})" if d.stuck else ""),
         _("Overdue requests: {n}", n=d.overdue_total) + (f" ({', '.join(d.overdue[:5])})" if d.overdue else ""),
+        ngettext("Today: {n} event", "Today: {n} events", len(d.events_today)) + (f" ({', '.join(d.events_today[:8])})" if d.events_today else ""),
+        _("Streams this week: {n}", n=len(d.streams_week)) + (f" ({', '.join(d.streams_week[:5])})"
+                                                              if d.streams_week else ""),
     ]
     return Message(title=_("Daily digest for {day}", day=d.day.isoformat()), text="\n".join(lines),
                    actions=(Action(_("Pipeline"), "cmd.run", "/pipeline"),))
+
+
+def calendar_reminder(event_id: int, title: str, when: str) -> Message:
+    """A calendar event coming up, to each attendee."""
+    return Message(text=_("Coming up: {title}, {when}.", title=title, when=when), title=_("Reminder"),
+                   actions=(Action(_("Show event"), "cmd.run", f"/cal show {event_id}"),))

@@ -93,6 +93,8 @@ class Settings:
     requeue_after_seconds: float = 30.0
     http_host: str = "0.0.0.0"
     http_port: int = 3000
+    #: The address people reach mona's HTTP server at (calendar feed links), ``MONA_PUBLIC_URL``.
+    public_url: str = "http://localhost:3000"
     log_level: str = "INFO"
     #: A score that falls by more than this many points records a ``score.dropped`` event.
     score_drop: float = 10.0
@@ -174,6 +176,8 @@ class Settings:
             requeue_after_seconds=float(env.get("MONA_REQUEUE_AFTER_SECONDS") or 30),
             http_host=env.get("MONA_HTTP_HOST") or "0.0.0.0",
             http_port=int(env.get("PORT") or env.get("MONA_HTTP_PORT") or 3000),
+            public_url=(env.get("MONA_PUBLIC_URL")
+                        or f"http://localhost:{int(env.get('PORT') or env.get('MONA_HTTP_PORT') or 3000)}").rstrip("/"),
             log_level=(env.get("MONA_LOG_LEVEL") or "INFO").upper(),
             score_drop=_points("MONA_SCORE_DROP", env.get("MONA_SCORE_DROP") or "10"),
             openai_base_url=env.get("OPENAI_BASE_URL") or None,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from core import marketplace
+from core import calendar, marketplace
 from core.artists import Artist, Opportunity, StageStay
 from core.db import UnitOfWork, utcnow
+from core.sessions import StreamSession
 
 
 @dataclass
@@ -24,9 +26,13 @@ class Digest:
     stuck_total: int = 0
     overdue: list[str] = field(default_factory=list)
     overdue_total: int = 0
+    #: Today's calendar events ("10:00 Team call"), and the streams planned for the next seven days.
+    events_today: list[str] = field(default_factory=list)
+    streams_week: list[str] = field(default_factory=list)
 
 
-def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | None = None) -> Digest:
+def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | None = None,
+          tz: str = "Europe/Paris") -> Digest:
     now = now or utcnow()
     since = now - dt.timedelta(days=1)
     s = uow.session
@@ -46,4 +52,12 @@ def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | 
     d.stuck_total = s.scalar(select(func.count()).select_from(Artist).where(*stuck)) or 0
     d.stuck = list(s.scalars(select(Artist.name).where(*stuck).order_by(Artist.stage_entered_at).limit(5)))
     d.overdue_total, d.overdue = marketplace.overdue(uow, day)
+    zone = ZoneInfo(tz)
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+    d.events_today = [f"{a.astimezone(zone):%H:%M} {e.title}" for e, a, _b in
+                      calendar.between(uow, midnight.astimezone(dt.UTC), (midnight + dt.timedelta(days=1)).astimezone(dt.UTC))]
+    week = select(StreamSession).where(StreamSession.started_at.is_(None), StreamSession.planned_start >= now,
+                                       StreamSession.planned_start < now + dt.timedelta(days=7))
+    d.streams_week = [f"{st.planned_start.astimezone(zone):%a %d %H:%M} {st.title}"
+                      for st in s.scalars(week.order_by(StreamSession.planned_start)) if st.planned_start]
     return d

@@ -2,6 +2,7 @@
 
 from core import (  # noqa: F401
     artists,
+    calendar,
     effects,
     marketplace,
     metrics,

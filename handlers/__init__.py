@@ -5,6 +5,7 @@ Importing this package registers every command in ``handlers.registry.registry``
 
 from handlers import (  # noqa: F401  (registration side effects)
     artists,
+    calendar,
     flows,
     marketplace,
     metrics,

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from core import artists as crm
 from core.app import Command, Context
+from core.db import utcnow
 from core.errors import InvalidInput
 from core.i18n import _, number
 from core.pipelines import find_any_stage, is_stage_prefix, parse_pipeline, reachable
@@ -31,7 +32,7 @@ from handlers.args import (
 )
 from handlers.paging import Page, page_buttons, page_count
 from handlers.registry import RERUN, Lookup, button, missing, option, registry, usage_of
-from handlers.render import days, local_date, shorten, totals
+from handlers.render import days, local_date, local_datetime, shorten, totals
 from handlers.reply import Button, ChoiceInput, Field, Modal, Option, Reply, Section, Select, TextInput
 
 EDIT = Permission.EDIT_ARTISTS
@@ -91,6 +92,18 @@ class ShowArtist(Command):
         return card_reply(ctx, crm.find(ctx.uow, self.artist, include_archived=True))
 
 
+def _next_event(ctx: Context, artist_id: int) -> str | None:
+    """The artist's next calendar event, as a line ("#4 2026-12-11 10:00 Showcase"), or None."""
+    from core import calendar
+
+    now = utcnow()
+    found = calendar.between(ctx.uow, now, now + calendar.LOOK_AHEAD, artist_id=artist_id)
+    if not found:
+        return None
+    e, at, _end = found[0]
+    return f"#{e.id} {local_datetime(at, ctx.settings.timezone)} {e.title}"
+
+
 def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
     c = crm.card(ctx.uow, artist)
     a = c.artist
@@ -118,6 +131,9 @@ def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
         lines = [f"#{d.id} {d.title} · {totals({d.currency: d.value})}"
                  + (f" · {_('closes')} {d.expected_close.isoformat()}" if d.expected_close else "") for d in c.open_deals]
         sections.append(Section(title=_("Open deals: {total}", total=totals(c.open_totals)), text="\n".join(lines)))
+    coming = _next_event(ctx, a.id)
+    if coming:
+        sections.append(Section(title=_("Next event"), text=coming))
     if a.archived_at:
         actions: tuple[Any, ...] = (button(RestoreFromCard(artist_id=a.id, version=a.version), _("Restore"), "primary"),)
         footer = _("Archived on {date}.", date=local_date(a.archived_at, tz))

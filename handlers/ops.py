@@ -281,7 +281,8 @@ class PreviewDigest(Command):
 
     def run(self, ctx: Context) -> Reply:
         day = utcnow().astimezone(ZoneInfo(ctx.settings.timezone)).date()
-        m = notifications.digest(digests.daily(ctx.uow, day, stuck_days=ctx.settings.stuck_days))
+        m = notifications.digest(digests.daily(ctx.uow, day, stuck_days=ctx.settings.stuck_days,
+                                                         tz=ctx.settings.timezone))
         return Reply(title=m.title, sections=(Section(text=m.text),))
 
 

@@ -177,6 +177,7 @@ GROUPS: dict[str, str] = {
     "score": "Mona Market Fit - an artist's score explained, the model's weights, batches and movers.",
     "prescribe": "The ordonnance - a short written plan for an artist from their score.",
     "stream": "Studio Live - OBS from chat: status, scenes, sources, transitions, stream, recording, audio.",
+    "cal": "The team calendar - events with attendees, reminders and recurrences, today, the week, .ics export.",
     "flow": "Workflows - a trigger, conditions and steps: add, test, run, runs, replay, approvals, stats.",
 }
 

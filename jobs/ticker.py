@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
-from core import artists, effects, notify, reminders, weights
+from core import artists, calendar, effects, notify, reminders, weights
 from core import digest as digests
 from core.db import utcnow
 from core.moderation import service as moderation
@@ -45,6 +45,29 @@ _pruned_at = float("-inf")
 #: How often artists stuck in a stage are looked for (``artist.stuck``).
 STUCK_EVERY_S = 600.0
 _stuck_at = float("-inf")
+
+
+def calendar_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
+    """Send the calendar reminders that fell due to each attendee by DM (a delivery keyed by event,
+    occurrence and member: once each), and set each event's next reminder."""
+    now = now or utcnow()
+    with rt.db.uow() as uow:
+        new: list[notify.NewDelivery] = []
+        for due in calendar.due_reminders(uow, now):
+            local = due.occurrence.astimezone(ZoneInfo(due.event.tz)).strftime("%Y-%m-%d %H:%M")
+            where = f" · {due.event.where}" if due.event.where else ""
+            for member_id in due.members:
+                identity = notify.owner_identity(uow, member_id, preferred=("slack", "discord", "console"))
+                if identity is None:
+                    continue
+                new.append(notify.NewDelivery(
+                    f"cal:{due.event.id}:{due.occurrence.isoformat()}:{member_id}", identity.platform,
+                    f"user:{identity.external_id}",
+                    notifications.calendar_reminder(due.event.id, due.event.title, local + where)))
+        created = notify.add_deliveries(uow, new)
+        uow.commit()
+    enqueue_deliveries(rt, created)
+    return len(created)
 
 
 def stuck_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
@@ -91,7 +114,7 @@ def digest_once(rt: Runtime, *, now: dt.datetime | None = None) -> bool:
             uow.session.flush()  # the day's row is the lock: a second worker fails here
         except IntegrityError:
             return False
-        message = notifications.digest(digests.daily(uow, day, stuck_days=rt.settings.stuck_days, now=now))
+        message = notifications.digest(digests.daily(uow, day, stuck_days=rt.settings.stuck_days, now=now, tz=rt.settings.timezone))
         created = notify.add_deliveries(uow, [
             notify.NewDelivery(f"digest:{day.isoformat()}:rule:{rule.id}", rule.platform, rule.target, message)
             for rule in targets])
@@ -168,6 +191,7 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         refit_once(rt)
         emergencies_once(rt)
         flows_once(rt)
+        calendar_once(rt)
         global _pruned_at, _stuck_at
         if time.monotonic() - _pruned_at > PRUNE_EVERY_S:
             _pruned_at = time.monotonic()
