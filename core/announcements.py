@@ -59,6 +59,13 @@ def describe(event_type: str, p: dict[str, Any], who: str) -> Message:
                 else _("OBS stopped recording."))
     elif event_type == "artist.stuck":
         text = _("{name} has been in {stage} for {days} days.", name=name, stage=p["stage"], days=p["days"])
+    elif event_type == "task.created":
+        text = _("{who} added task #{id} {title} to {board}.", who=who, id=p["card_id"], title=p["title"], board=p["board"])
+        show = (Action(_("Show task"), "cmd.run", f"/task show {p['card_id']}"),)
+    elif event_type == "task.moved":
+        text = _("{who} moved task #{id} {title} from {before} to {after}.", who=who, id=p["card_id"], title=p["title"],
+                 before=p["from_column"], after=p["column"])
+        show = (Action(_("Show task"), "cmd.run", f"/task show {p['card_id']}"),)
     elif event_type == "case.created":
         text = _("Case {id} on {platform}: {action} {user}.", id=p["case_id"], platform=p["platform"].capitalize(),
                  action=p["action"], user=p["user_name"])
@@ -112,6 +119,9 @@ def digest(d: Digest) -> Message:
         ngettext("Today: {n} event", "Today: {n} events", len(d.events_today)) + (f" ({', '.join(d.events_today[:8])})" if d.events_today else ""),
         _("Streams this week: {n}", n=len(d.streams_week)) + (f" ({', '.join(d.streams_week[:5])})"
                                                               if d.streams_week else ""),
+        _("Tasks due today: {n}", n=len(d.tasks_due)) + (f" ({', '.join(d.tasks_due[:5])})" if d.tasks_due else ""),
+        _("Overdue tasks: {n}", n=len(d.tasks_overdue)) + (f" ({', '.join(d.tasks_overdue[:5])})"
+                                                           if d.tasks_overdue else ""),
     ]
     return Message(title=_("Daily digest for {day}", day=d.day.isoformat()), text="\n".join(lines),
                    actions=(Action(_("Pipeline"), "cmd.run", "/pipeline"),))
@@ -121,3 +131,10 @@ def calendar_reminder(event_id: int, title: str, when: str) -> Message:
     """A calendar event coming up, to each attendee."""
     return Message(text=_("Coming up: {title}, {when}.", title=title, when=when), title=_("Reminder"),
                    actions=(Action(_("Show event"), "cmd.run", f"/cal show {event_id}"),))
+
+
+def task_due(card_id: int, title: str, due: str, overdue: bool) -> Message:
+    """A task due today (or overdue), to its assignee."""
+    text = (_("Task #{id} {title} was due {date}.", id=card_id, title=title, date=due) if overdue
+            else _("Task #{id} {title} is due today.", id=card_id, title=title))
+    return Message(text=text, title=_("Reminder"), actions=(Action(_("Done"), "cmd.run", f"/task done {card_id}"),))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from core import calendar, marketplace
+from core import calendar, kanban, marketplace
 from core.artists import Artist, Opportunity, StageStay
 from core.db import UnitOfWork, utcnow
 from core.sessions import StreamSession
@@ -29,6 +29,9 @@ class Digest:
     #: Today's calendar events ("10:00 Team call"), and the streams planned for the next seven days.
     events_today: list[str] = field(default_factory=list)
     streams_week: list[str] = field(default_factory=list)
+    #: Open tasks due today, and overdue ones ("#12 Book the studio").
+    tasks_due: list[str] = field(default_factory=list)
+    tasks_overdue: list[str] = field(default_factory=list)
 
 
 def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | None = None,
@@ -60,4 +63,7 @@ def daily(uow: UnitOfWork, day: dt.date, *, stuck_days: int, now: dt.datetime | 
                                        StreamSession.planned_start < now + dt.timedelta(days=7))
     d.streams_week = [f"{st.planned_start.astimezone(zone):%a %d %H:%M} {st.title}"
                       for st in s.scalars(week.order_by(StreamSession.planned_start)) if st.planned_start]
+    due, late = kanban.due_cards(uow, day)
+    d.tasks_due = [f"#{c.id} {c.title}" for c in due]
+    d.tasks_overdue = [f"#{c.id} {c.title}" for c in late]
     return d

@@ -212,6 +212,29 @@ class CaseCreated(Event):
     automatic: bool = Field(description="Whether the guard made it (else a moderator)")
 
 
+class TaskEvent(Event):
+    card_id: int = Field(description="The task's number")
+    title: str = Field(description="The task's title")
+    board: str = Field(description="The board it is on")
+    column: str = Field(description="The column it is in now")
+    assignee_id: int | None = Field(None, description="The member it is assigned to")
+    artist_id: int | None = Field(None, description="The artist it is about")
+
+
+class TaskCreated(TaskEvent):
+    """A task was added to a board."""
+
+    type = "task.created"
+
+
+class TaskMoved(TaskEvent):
+    """A task moved to another column of its board."""
+
+    type = "task.moved"
+    from_column: str = Field(description="The column it left")
+    done: bool = Field(description="Whether it reached the board's last column (done)")
+
+
 class StudioEvent(Event):
     studio: str = Field(description="The OBS it happened in, as HOST:PORT")
 

@@ -4,6 +4,7 @@ from core import (  # noqa: F401
     artists,
     calendar,
     effects,
+    kanban,
     marketplace,
     metrics,
     notify,

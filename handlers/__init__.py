@@ -7,6 +7,7 @@ from handlers import (  # noqa: F401  (registration side effects)
     artists,
     calendar,
     flows,
+    kanban,
     marketplace,
     metrics,
     moderation,

@@ -104,6 +104,13 @@ def _next_event(ctx: Context, artist_id: int) -> str | None:
     return f"#{e.id} {local_datetime(at, ctx.settings.timezone)} {e.title}"
 
 
+def _open_tasks(ctx: Context, artist_id: int) -> str | None:
+    from core import kanban
+
+    cards = kanban.open_cards(ctx.uow, artist_id=artist_id, limit=5)
+    return "\n".join(f"#{c.id} {c.title}" + (f" · {c.due.isoformat()}" if c.due else "") for c in cards) or None
+
+
 def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
     c = crm.card(ctx.uow, artist)
     a = c.artist
@@ -134,6 +141,9 @@ def card_reply(ctx: Context, artist: crm.Artist, *, note: str = "") -> Reply:
     coming = _next_event(ctx, a.id)
     if coming:
         sections.append(Section(title=_("Next event"), text=coming))
+    tasks = _open_tasks(ctx, a.id)
+    if tasks:
+        sections.append(Section(title=_("Open tasks"), text=tasks))
     if a.archived_at:
         actions: tuple[Any, ...] = (button(RestoreFromCard(artist_id=a.id, version=a.version), _("Restore"), "primary"),)
         footer = _("Archived on {date}.", date=local_date(a.archived_at, tz))

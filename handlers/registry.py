@@ -178,6 +178,7 @@ GROUPS: dict[str, str] = {
     "prescribe": "The ordonnance - a short written plan for an artist from their score.",
     "stream": "Studio Live - OBS from chat: status, scenes, sources, transitions, stream, recording, audio.",
     "cal": "The team calendar - events with attendees, reminders and recurrences, today, the week, .ics export.",
+    "task": "Kanban boards - tasks with an assignee, a due date, labels and an artist; move them column to column.",
     "flow": "Workflows - a trigger, conditions and steps: add, test, run, runs, replay, approvals, stats.",
 }
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import announcements as notifications
-from core import artists, calendar, effects, notify, reminders, weights
+from core import artists, calendar, effects, kanban, notify, reminders, weights
 from core import digest as digests
 from core.db import utcnow
 from core.moderation import service as moderation
@@ -64,6 +64,28 @@ def calendar_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
                     f"cal:{due.event.id}:{due.occurrence.isoformat()}:{member_id}", identity.platform,
                     f"user:{identity.external_id}",
                     notifications.calendar_reminder(due.event.id, due.event.title, local + where)))
+        created = notify.add_deliveries(uow, new)
+        uow.commit()
+    enqueue_deliveries(rt, created)
+    return len(created)
+
+
+def tasks_once(rt: Runtime, *, now: dt.datetime | None = None) -> int:
+    """From the digest hour on, each assignee is told by DM of their tasks due today or overdue, once a day."""
+    now = now or utcnow()
+    local = now.astimezone(ZoneInfo(rt.settings.timezone))
+    if local.hour < rt.settings.digest_hour:
+        return 0
+    day = local.date()
+    with rt.db.uow() as uow:
+        new: list[notify.NewDelivery] = []
+        for card in kanban.claim_due_reminders(uow, day):
+            identity = notify.owner_identity(uow, card.assignee_id, preferred=("slack", "discord", "console"))
+            if identity is None or card.due is None:
+                continue
+            new.append(notify.NewDelivery(f"task:{card.id}:due:{day.isoformat()}", identity.platform,
+                                          f"user:{identity.external_id}",
+                                          notifications.task_due(card.id, card.title, card.due.isoformat(), card.due < day)))
         created = notify.add_deliveries(uow, new)
         uow.commit()
     enqueue_deliveries(rt, created)
@@ -192,6 +214,7 @@ def tick(rt: Runtime, *, slow: bool = True) -> None:
         emergencies_once(rt)
         flows_once(rt)
         calendar_once(rt)
+        tasks_once(rt)
         global _pruned_at, _stuck_at
         if time.monotonic() - _pruned_at > PRUNE_EVERY_S:
             _pruned_at = time.monotonic()
