@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio bench-flows lock clean messages
+.PHONY: run test lint typecheck pytest docs bench bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio bench-flows bench-calendar lock clean messages
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ test: $(VENV)/.installed $(VENV)/.obs-studio
 	$(BIN)/pytest
 
 # Benchmarks print figures and ratios (never asserted in tests); `make bench` runs them all.
-bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio bench-flows
+bench: bench-foundation bench-jobs bench-moderation bench-marketplace bench-reliability bench-scoring bench-studio bench-flows bench-calendar
 
 bench-foundation: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_foundation.py
@@ -61,6 +61,10 @@ bench-studio: $(VENV)/.installed $(VENV)/.obs-studio
 # A private redis-server and 2 mona workers, as bench-jobs.
 bench-flows: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_flows.py
+
+# 10,000 calendar events on its own database: /cal week p99 and the .ics export of 1,000 events.
+bench-calendar: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_calendar.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

@@ -41,6 +41,7 @@ DEFAULT_SERIES = dt.timedelta(days=365)
 LOOK_AHEAD = dt.timedelta(days=366)
 EVERY = {"day": rrule.DAILY, "week": rrule.WEEKLY, "month": rrule.MONTHLY, "year": rrule.YEARLY}
 FREQ_NAMES = {rrule.DAILY: "DAILY", rrule.WEEKLY: "WEEKLY", rrule.MONTHLY: "MONTHLY", rrule.YEARLY: "YEARLY"}
+FREQ_OF = {name: freq for freq, name in FREQ_NAMES.items()}
 
 
 class CalendarEvent(Base):
@@ -102,15 +103,19 @@ def _iso(local: dt.datetime) -> str:
 def series(event: CalendarEvent) -> rrule.rrule | None:
     if not event.rule:
         return None
-    return rrule.rrulestr(f"RRULE:{event.rule}", dtstart=_local(event.local_start))  # type: ignore[return-value]
+    parts = rrule_dict(event.rule)  # built directly: rrulestr's general date parser is slow on UNTIL
+    return rrule.rrule(FREQ_OF[parts.pop("freq")], dtstart=_local(event.local_start), **parts)  # type: ignore[arg-type]
 
 
 def occurrences(event: CalendarEvent, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
     """(start, end) of each occurrence overlapping [start, end), aware in UTC, cancelled ones left out."""
     if event.cancelled_at is not None:
         return []
-    zone = ZoneInfo(event.tz)
     length = dt.timedelta(seconds=event.duration_s)
+    if not event.rule:  # one-off: ``starts_at`` is its instant, and it has no exceptions
+        begins = event.starts_at
+        return [(begins, begins + length)] if begins < end and begins + length > start else []
+    zone = ZoneInfo(event.tz)
     rule = series(event)
     if rule is None:
         local_starts = [_local(event.local_start)]

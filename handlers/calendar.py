@@ -18,7 +18,7 @@ from core import calendar as cal
 from core.app import Command, Context
 from core.db import utcnow
 from core.errors import InvalidInput
-from core.i18n import _
+from core.i18n import _, ngettext
 from core.refs import Mention
 from core.team import Member, Permission
 from core.when import parse_when
@@ -31,6 +31,8 @@ from handlers.reply import Attachment, Button, Field, Reply, Section
 READ = Permission.READ
 EDIT = Permission.EDIT_ARTISTS
 MOST_TIME_WORDS = 6
+#: Events listed per day by /cal week (the rest counted).
+PER_DAY = 25
 
 
 def _people(raw: str, label: str) -> tuple[Mention, ...]:
@@ -187,10 +189,18 @@ class CalWeek(Command):
         if not rows:
             return Reply(text=_("Nothing in the calendar for the next seven days."))
         days: dict[str, list[str]] = {}
+        counts: dict[str, int] = {}
         for e, a, _b in rows:
-            days.setdefault(a.astimezone(tz).strftime("%A %d %B"), []).append(_when_line(e, a, ctx.settings.timezone))
-        return Reply(title=_("The next seven days"), sections=tuple(Section(title=d, text="\n".join(lines))
-                                                                    for d, lines in days.items()))
+            day_name = a.astimezone(tz).strftime("%A %d %B")
+            counts[day_name] = counts.get(day_name, 0) + 1
+            if counts[day_name] <= PER_DAY:  # a chat message holds a few dozen lines a day, not hundreds
+                days.setdefault(day_name, []).append(_when_line(e, a, ctx.settings.timezone))
+        sections = []
+        for d, lines in days.items():
+            if counts[d] > PER_DAY:
+                lines.append(_("and {n} more: /cal week --mine or --artist narrows it", n=counts[d] - PER_DAY))
+            sections.append(Section(title=d, text="\n".join(lines)))
+        return Reply(title=_("The next seven days"), sections=tuple(sections))
 
 
 @registry.command("cal show", permission=READ)
@@ -277,7 +287,8 @@ class CalExport(Command):
         name = f"mona-calendar{'-' + str(artist.id) if artist else ''}.ics"
         path = folder / name
         path.write_bytes(cal.export(events, name=artist.name if artist else "mona"))
-        return Reply(text=_("{n} events exported.", n=len(events)), files=(Attachment(path, name),))
+        return Reply(text=ngettext("{n} event exported.", "{n} events exported.", len(events)),
+                     files=(Attachment(path, name),))
 
 
 @registry.command("cal link", permission=READ, sensitive=True)
