@@ -18,10 +18,11 @@ a later export updates the events instead of duplicating them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule
@@ -100,14 +101,21 @@ def _iso(local: dt.datetime) -> str:
     return local.replace(tzinfo=None, microsecond=0).isoformat()
 
 
-def series(event: CalendarEvent) -> rrule.rrule | None:
+def series(event: Occurring) -> rrule.rrule | None:
     if not event.rule:
         return None
-    parts = rrule_dict(event.rule)  # built directly: rrulestr's general date parser is slow on UNTIL
-    return rrule.rrule(FREQ_OF[parts.pop("freq")], dtstart=_local(event.local_start), **parts)  # type: ignore[arg-type]
+    return _series(event.rule, event.local_start)
 
 
-def occurrences(event: CalendarEvent, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+@functools.lru_cache(maxsize=8192)
+def _series(rule: str, local_start: str) -> rrule.rrule:
+    """A series' rule, built once per (RRULE, start) and kept: listing a week expands hundreds of them.
+    Built from its fields directly: rrulestr's general date parser is slow on UNTIL."""
+    parts = rrule_dict(rule)
+    return rrule.rrule(FREQ_OF[parts.pop("freq")], dtstart=_local(local_start), **parts)  # type: ignore[arg-type]
+
+
+def occurrences(event: Occurring, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
     """(start, end) of each occurrence overlapping [start, end), aware in UTC, cancelled ones left out."""
     if event.cancelled_at is not None:
         return []
@@ -302,16 +310,38 @@ def attendees(uow: UnitOfWork, event_ids: list[int]) -> dict[int, list[int]]:
     return out
 
 
+class Occurring(Protocol):
+    """What listing occurrences reads of an event: a ``CalendarEvent``, or a plain row of its columns."""
+
+    id: int
+    title: str
+    where: str | None
+    starts_at: dt.datetime
+    local_start: str
+    tz: str
+    duration_s: int
+    rule: str | None
+    exdates: list[str]
+    cancelled_at: dt.datetime | None
+
+
+#: The columns a week's listing needs, read as plain rows (no ORM objects: a team's week has a thousand).
+_LISTED = (CalendarEvent.id, CalendarEvent.title, CalendarEvent.where, CalendarEvent.starts_at, CalendarEvent.local_start,
+           CalendarEvent.tz, CalendarEvent.duration_s, CalendarEvent.rule, CalendarEvent.exdates,
+           CalendarEvent.cancelled_at)
+
+
 def between(uow: UnitOfWork, start: dt.datetime, end: dt.datetime, *, member_id: int | None = None,
-            artist_id: int | None = None) -> list[tuple[CalendarEvent, dt.datetime, dt.datetime]]:
-    """Every occurrence in [start, end), in order: (event, its start, its end), UTC."""
-    q = select(CalendarEvent).where(CalendarEvent.cancelled_at.is_(None), CalendarEvent.starts_at < end,
+            artist_id: int | None = None) -> list[tuple[Occurring, dt.datetime, dt.datetime]]:
+    """Every occurrence in [start, end), in order: (the event's row, its start, its end), UTC."""
+    q = select(*_LISTED).where(CalendarEvent.cancelled_at.is_(None), CalendarEvent.starts_at < end,
                                     CalendarEvent.ends_local >= _iso((start - MOST_DURATION).replace(tzinfo=None)))
     if member_id is not None:
         q = q.where(CalendarEvent.id.in_(select(CalendarAttendee.event_id).where(CalendarAttendee.member_id == member_id)))
     if artist_id is not None:
         q = q.where(CalendarEvent.artist_id == artist_id)
-    found = [(e, a, b) for e in uow.session.scalars(q) for a, b in occurrences(e, start, end)]
+    rows = cast(list[Occurring], list(uow.session.execute(q)))
+    found = [(e, a, b) for e in rows for a, b in occurrences(e, start, end)]
     return sorted(found, key=lambda x: (x[1], x[0].id))
 
 

@@ -95,7 +95,7 @@ def _when(ctx: Context, text: str) -> dt.datetime:
     return at
 
 
-def _when_line(e: cal.CalendarEvent, start: dt.datetime, tz: str) -> str:
+def _when_line(e: cal.Occurring, start: dt.datetime, tz: str) -> str:
     end = start + dt.timedelta(seconds=e.duration_s)
     local_end = end.astimezone(ZoneInfo(tz))
     where = f" · {e.where}" if e.where else ""
@@ -188,18 +188,18 @@ class CalWeek(Command):
                            member_id=ctx.actor.id if self.mine else None, artist_id=artist.id if artist else None)
         if not rows:
             return Reply(text=_("Nothing in the calendar for the next seven days."))
-        days: dict[str, list[str]] = {}
-        counts: dict[str, int] = {}
+        days: dict[dt.date, list[str]] = {}
+        counts: dict[dt.date, int] = {}
         for e, a, _b in rows:
-            day_name = a.astimezone(tz).strftime("%A %d %B")
-            counts[day_name] = counts.get(day_name, 0) + 1
-            if counts[day_name] <= PER_DAY:  # a chat message holds a few dozen lines a day, not hundreds
-                days.setdefault(day_name, []).append(_when_line(e, a, ctx.settings.timezone))
+            local_day = a.astimezone(tz).date()
+            counts[local_day] = counts.get(local_day, 0) + 1
+            if counts[local_day] <= PER_DAY:  # a chat message holds a few dozen lines a day, not hundreds
+                days.setdefault(local_day, []).append(_when_line(e, a, ctx.settings.timezone))
         sections = []
         for d, lines in days.items():
             if counts[d] > PER_DAY:
                 lines.append(_("and {n} more: /cal week --mine or --artist narrows it", n=counts[d] - PER_DAY))
-            sections.append(Section(title=d, text="\n".join(lines)))
+            sections.append(Section(title=d.strftime("%A %d %B"), text="\n".join(lines)))
         return Reply(title=_("The next seven days"), sections=tuple(sections))
 
 
