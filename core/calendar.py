@@ -107,6 +107,12 @@ def series(event: Occurring) -> rrule.rrule | None:
     return _series(event.rule, event.local_start)
 
 
+@functools.lru_cache(maxsize=16384)
+def _starts_between(rule: str, local_start: str, lo: dt.datetime, hi: dt.datetime) -> tuple[dt.datetime, ...]:
+    """A series' local starts in [lo, hi], kept: the same week is listed again and again."""
+    return tuple(_series(rule, local_start).between(lo, hi, inc=True))
+
+
 @functools.lru_cache(maxsize=8192)
 def _series(rule: str, local_start: str) -> rrule.rrule:
     """A series' rule, built once per (RRULE, start) and kept: listing a week expands hundreds of them.
@@ -130,7 +136,7 @@ def occurrences(event: Occurring, start: dt.datetime, end: dt.datetime) -> list[
     else:
         lo = (start - length).astimezone(zone).replace(tzinfo=None)
         hi = end.astimezone(zone).replace(tzinfo=None)
-        local_starts = rule.between(lo, hi, inc=True)
+        local_starts = list(_starts_between(event.rule or "", event.local_start, lo, hi))
     skip = set(event.exdates or ())
     found = []
     for local in local_starts:
