@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
@@ -213,7 +214,7 @@ def _rule(start_local: dt.datetime, repeat: Repeat | None) -> tuple[str | None, 
     return text, _iso(last)
 
 
-def _check_times(start: dt.datetime, duration: dt.timedelta, now: dt.datetime) -> None:
+def _check_duration(duration: dt.timedelta) -> None:
     if duration <= dt.timedelta(0):
         raise InvalidInput(_("An event lasts more than nothing: give --duration like 1h or 30m."))
     if duration > MOST_DURATION:
@@ -221,12 +222,12 @@ def _check_times(start: dt.datetime, duration: dt.timedelta, now: dt.datetime) -
 
 
 def add(uow: UnitOfWork, actor: Member, *, title: str, start: dt.datetime, duration: dt.timedelta, tz: str,
-        now: dt.datetime, artist_id: int | None = None, where: str | None = None, attendees: list[int] = (),  # type: ignore[assignment]
+        now: dt.datetime, artist_id: int | None = None, where: str | None = None, attendees: Sequence[int] = (),
         remind: dt.timedelta | None = None, repeat: Repeat | None = None) -> CalendarEvent:
     title = clean(title, what=_("title"), max_len=200, allow_newlines=False)
     if not title:
         raise InvalidInput(_("Give the event a title, e.g. /cal add Studio session tomorrow 14:00."))
-    _check_times(start, duration, now)
+    _check_duration(duration)
     zone = ZoneInfo(tz)
     local = start.astimezone(zone).replace(tzinfo=None, microsecond=0)
     rule, last = _rule(local, repeat)
@@ -274,7 +275,7 @@ def move(uow: UnitOfWork, event: CalendarEvent, start: dt.datetime, now: dt.date
         event.exdates = [_iso(_local(x) + shift) for x in event.exdates or []]
         rule = series(event)
         assert rule is not None
-        last = rule[-1] if "COUNT" in parts else rule.before(_local(event.local_start) + LOOK_AHEAD * MOST_YEARS, inc=True)
+        last = rule[-1]  # every series ends (COUNT or UNTIL)
         event.ends_local = _iso(last or local)
     else:
         event.ends_local = event.local_start

@@ -62,11 +62,11 @@ def _real_date(word: str) -> bool:
     if m is None:
         return True
     try:
-        if m.group(1):
+        if m.group(1):  # 2027-02-30
             dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        else:
-            dt.date(int(m.group(6) or 2000) % 100 + 2000 if m.group(6) and len(m.group(6)) == 2
-                    else int(m.group(6) or 2000), int(m.group(5)), int(m.group(4)))
+        else:  # 30/02, 30/02/27 or 30/02/2027 (day first); a leap year when no year is given
+            year = int(m.group(6) or 2000)
+            dt.date(year + 2000 if year < 100 else year, int(m.group(5)), int(m.group(4)))
     except ValueError:
         return False
     return True

@@ -282,6 +282,7 @@ def _finish(run: flows.WorkflowRun, status: str) -> None:
 def _after_failure(rt: Runtime, run_id: int) -> None:
     """Tell the owner, and run the workflow's error workflow with what went wrong."""
     new_runs: list[int] = []
+    told: list[int] = []
     with rt.db.uow() as uow:
         run = uow.session.get(flows.WorkflowRun, run_id)
         assert run is not None
@@ -290,7 +291,7 @@ def _after_failure(rt: Runtime, run_id: int) -> None:
         d = flows.definition_of(uow, w, run.version)
         identity = notify.owner_identity(uow, w.owner_id, preferred=("slack", "discord", "console"))
         if identity is not None:
-            notify.add_deliveries(uow, [notify.NewDelivery(
+            told = notify.add_deliveries(uow, [notify.NewDelivery(
                 f"flow-run:{run.id}:failed", identity.platform, f"user:{identity.external_id}",
                 Message(_("Run #{id} of {name} failed at step {n}: {why}", id=run.id, name=w.name, n=run.next_step + 1,
                           why=run.error), title=_("Workflow failed")))])
@@ -304,10 +305,7 @@ def _after_failure(rt: Runtime, run_id: int) -> None:
                                                              "error": run.error}, depth=run.depth + 1).id)
         uow.commit()
     start(rt, new_runs)
-    with rt.db.uow() as uow:
-        pending = list(uow.session.scalars(select(notify.Delivery.id).where(
-            notify.Delivery.key == f"flow-run:{run_id}:failed")))
-    enqueue_deliveries(rt, pending)
+    enqueue_deliveries(rt, told)
 
 
 # ---------------------------------------------------------------- what makes runs
